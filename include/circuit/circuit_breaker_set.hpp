@@ -1,0 +1,545 @@
+#pragma once
+// Many breakers keyed by peer id, created on first use (python-circuit's
+// CircuitBreakerSet).
+//
+// How lookups stay lock-free: peers live in a chained hash table whose links
+// are never changed once published; a writer (a new peer, growth, erase,
+// eviction) swaps in new links under a mutex and frees the old ones only
+// after every reader that could see them has left (detail/reader_gate.hpp).
+// A reader writes only to its own thread's cache lines, so threads working
+// on different peers, or on the same peer, do not serialize. A peer in use
+// is pinned (a count striped per thread, like the breaker's tallies), and
+// eviction never drops a pinned peer.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <circuit/circuit_breaker.hpp>
+#include <circuit/detail/listener_list.hpp>
+#include <circuit/detail/reader_gate.hpp>
+#include <circuit/detail/thread_lane.hpp>
+#include <circuit/event.hpp>
+#include <circuit/options.hpp>
+#include <circuit/subscription.hpp>
+
+namespace circuit {
+
+/// Hashes a key, and anything that converts to `std::string_view` the same
+/// way as a string key, so that a set of `std::string` peers is searched
+/// by `std::string_view` or `const char*` without building a string.
+template <class Key>
+struct transparent_hash {
+  using is_transparent = void;
+
+  template <class K>
+  [[nodiscard]] std::size_t operator()(const K& key) const noexcept {
+    if constexpr (std::is_convertible_v<const K&, std::string_view>) {
+      return std::hash<std::string_view>{}(std::string_view(key));
+    } else {
+      return std::hash<K>{}(key);
+    }
+  }
+};
+
+/// Many breakers keyed by peer id, created on first use from one set of
+/// defaults (by default python-circuit's: 3 failures in 60 s open a peer's
+/// circuit for 10 s). Each breaker's name, in its events and errors, is its
+/// peer id.
+///
+/// Thread-safe: every member may be called concurrently. Lookups take no
+/// lock and write no shared cache line; creating, erasing and evicting
+/// peers serialize on one mutex.
+///
+/// Lifetimes: a reference from `get()` stays valid while the set holds the
+/// peer (until `erase()` or an eviction removes it). A guard, and a call in
+/// progress, pin their peer: eviction skips it, and `erase()` defers its
+/// destruction until the last pin is gone. Guards must not outlive the set.
+template <class Breaker = circuit_breaker<>, class Key = std::string, class Hash = transparent_hash<Key>>
+class circuit_breaker_set {
+  struct node;
+
+  // Keeps a peer alive while a caller uses it.
+  class pin {
+   public:
+    explicit pin(node* n = nullptr) noexcept : node_(n) {}
+    pin(pin&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+    pin& operator=(pin&& other) noexcept {
+      if (this != &other) {
+        release();
+        node_ = std::exchange(other.node_, nullptr);
+      }
+      return *this;
+    }
+    ~pin() { release(); }
+
+    node* get() const noexcept { return node_; }
+
+   protected:
+    void release() noexcept {
+      // Unpinned on this thread's lane: the lanes' sum is what counts.
+      // Release, paired with the acquiring sums before a node is freed: the
+      // caller's last use of the breaker happens before its deletion.
+      if (auto* n = std::exchange(node_, nullptr)) n->pins.add(0, ~std::uint64_t{0}, std::memory_order_release);
+    }
+    node* node_;
+  };
+
+ public:
+  using breaker_type = Breaker;
+  using key_type = Key;
+  using hasher = Hash;
+  using counter_type = typename Breaker::counter_type;
+  using clock_type = typename Breaker::clock_type;
+  using error_predicate_type = typename Breaker::error_predicate_type;
+
+  /// A permit on one peer's breaker that also keeps the peer in the set
+  /// until it is settled and destroyed. Has the members of
+  /// `Breaker::guard_type`, but does not convert to it: that would part the
+  /// permit from its pin.
+  class guard_type : private pin, private Breaker::guard_type {
+    using permit_type = typename Breaker::guard_type;
+
+   public:
+    using permit_type::operator bool;
+    using permit_type::failure;
+    using permit_type::ignore;
+    using permit_type::record;
+    using permit_type::success;
+
+    guard_type() noexcept = default;
+    guard_type(guard_type&&) noexcept = default;
+    guard_type& operator=(guard_type&& other) noexcept {
+      // Settle the old permit before unpinning its peer.
+      static_cast<permit_type&>(*this) = std::move(static_cast<permit_type&>(other));
+      static_cast<pin&>(*this) = std::move(static_cast<pin&>(other));
+      return *this;
+    }
+    // Bases go in reverse order: the permit settles, then the pin goes.
+    ~guard_type() = default;
+
+   private:
+    friend circuit_breaker_set;
+    guard_type(pin p, permit_type g) noexcept : pin(std::move(p)), permit_type(std::move(g)) {}
+  };
+
+  /// Validates and keeps the defaults that every new peer's breaker is made
+  /// from; throws `std::invalid_argument` naming an invalid field.
+  explicit circuit_breaker_set(counter_type counter = {}, circuit::options defaults = {}, clock_type clock = {},
+                               error_predicate_type predicate = {})
+      : counter_(std::move(counter)), defaults_(std::move(defaults)), clock_(std::move(clock)),
+        predicate_(std::move(predicate)) {
+    counter_.validate();
+    circuit::validate(defaults_);
+    table_.store(new table(initial_buckets), std::memory_order_seq_cst);
+  }
+
+  circuit_breaker_set(const circuit_breaker_set&) = delete;
+  circuit_breaker_set& operator=(const circuit_breaker_set&) = delete;
+
+  ~circuit_breaker_set() {
+    const auto* t = table_.load(std::memory_order_relaxed);
+    for (std::size_t b = 0; b <= t->mask; ++b) {
+      for (const auto* l = t->buckets[b].load(std::memory_order_relaxed); l != nullptr;) {
+        delete l->n;
+        delete std::exchange(l, l->next);
+      }
+    }
+    delete t;
+    for (auto* z : zombies_) delete z;
+  }
+
+  /// The breaker of `peer`, made from the defaults on first use. Many
+  /// threads asking for the same new peer at once get one breaker.
+  template <class K>
+    requires std::convertible_to<const K&, Key> || std::is_constructible_v<Key, const K&>
+  [[nodiscard]] Breaker& get(const K& peer) {
+    pin p = find_or_create(peer);
+    return node_of(p)->breaker;
+  }
+
+  /// Gives `peer` its own settings, if it has no breaker yet. Returns its
+  /// breaker, and whether it was made now (false: it existed, unchanged).
+  template <class K>
+  std::pair<Breaker&, bool> try_emplace(const K& peer, counter_type counter, circuit::options settings) {
+    bool made = false;
+    pin p = find_or_create(peer, [&](const Key& key) {
+      made = true;
+      return std::make_unique<node>(key, std::move(counter), named(std::move(settings), key), clock_, predicate_);
+    });
+    return {node_of(p)->breaker, made};
+  }
+
+#if defined(__cpp_exceptions)
+  /// `get(peer).call(fn, args...)`, with the peer pinned for the call.
+  template <class K, class F, class... Args>
+  decltype(auto) call(const K& peer, F&& fn, Args&&... args) {
+    pin p = find_or_create(peer);
+    return node_of(p)->breaker.call(std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  /// `get(peer).guard()` that also pins the peer (python-circuit's
+  /// `context(peer)`); throws `open_circuit_error` when refused.
+  template <class K>
+  [[nodiscard]] guard_type guard(const K& peer) {
+    pin p = find_or_create(peer);
+    auto g = node_of(p)->breaker.guard();
+    return guard_type(std::move(p), std::move(g));
+  }
+#endif
+
+  /// `get(peer).try_guard()` that also pins the peer. Throws only when a
+  /// new peer cannot be made (out of memory, `max_peers` reached).
+  template <class K>
+  [[nodiscard]] guard_type try_guard(const K& peer) {
+    pin p = find_or_create(peer);
+    auto g = node_of(p)->breaker.try_guard();
+    if (!g) return {};
+    return guard_type(std::move(p), std::move(g));
+  }
+
+  /// True when `peer` has a breaker. Makes none.
+  template <class K>
+  [[nodiscard]] bool contains(const K& peer) const {
+    pin p = find(peer, hash_(peer));
+    return node_of(p) != nullptr;
+  }
+
+  /// How many peers the set holds.
+  [[nodiscard]] std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+
+  /// Calls `fn(const Key&, const Breaker&)` for every peer, outside any
+  /// lock; each peer is pinned during its call.
+  template <class F>
+    requires std::invocable<F&, const Key&, const Breaker&>
+  void for_each(F&& fn) const {
+    for (auto& p : pin_all()) fn(node_of(p)->key, node_of(p)->breaker);
+  }
+
+  /// The peers whose circuit is open or isolated (not half_open): what a
+  /// readiness probe reports.
+  [[nodiscard]] std::vector<Key> open_circuits() const {
+    std::vector<Key> open;
+    for_each([&](const Key& key, const Breaker& b) {
+      const auto s = b.current_state();
+      if (s == state::open || s == state::isolated) open.push_back(key);
+    });
+    return open;
+  }
+
+  /// Removes `peer`. A caller still inside its breaker finishes on it; the
+  /// breaker is destroyed once unpinned. Returns whether it was there.
+  template <class K>
+  bool erase(const K& peer) {
+    std::unique_lock lock(writer_);
+    const auto h = hash_(peer);
+    node* n = find_locked(peer, h);
+    if (n == nullptr) return false;
+    unlink_locked(n);
+    gate_.wait_for_readers();
+    retire_locked(n);
+    return true;
+  }
+
+  /// Removes the peers that are closed, unused, hold no failure in their
+  /// counter's window, and have recorded nothing for at least `idle_for`.
+  /// Activity is sampled when the set looks (here and at the `max_peers`
+  /// cap), so call it periodically: a peer goes once two looks spanning
+  /// `idle_for` saw the same totals. Returns how many were removed.
+  std::size_t evict_idle(std::chrono::nanoseconds idle_for) {
+    std::lock_guard lock(writer_);
+    return evict_locked(idle_for, std::numeric_limits<std::size_t>::max());
+  }
+
+  /// Caps the number of peers (0, the default: no cap). Making a new peer
+  /// at the cap first evicts the closed, unused peer that has been idle
+  /// longest; when every peer is in use or not closed, it throws
+  /// `std::length_error`.
+  void set_max_peers(std::size_t max_peers) {
+    std::lock_guard lock(writer_);
+    max_peers_ = max_peers;
+  }
+
+  /// Subscribes `listener` to the events of every peer, present and future;
+  /// `event.name` is the peer id. Called outside any lock.
+  template <class F>
+    requires std::invocable<F&, const event&>
+  [[nodiscard]] subscription on_event(F&& listener) {
+    const auto id = events_->add(std::function<void(const event&)>(std::forward<F>(listener)));
+    return subscription(events_, id);
+  }
+
+ private:
+  struct node {
+    template <class... Settings>
+    explicit node(const Key& k, Settings&&... settings) : key(k), breaker(std::forward<Settings>(settings)...) {}
+    const Key key;
+    std::size_t hash = 0;
+    Breaker breaker;
+    detail::striped_counters<1> pins;  // callers inside, summed over lanes
+    // Idle tracking, under writer_.
+    std::uint64_t last_activity = 0;
+    std::int64_t quiet_since = 0;
+  };
+
+  // Links are immutable once published; only bucket heads change.
+  struct link {
+    node* n;
+    const link* next;
+  };
+
+  struct table {
+    explicit table(std::size_t buckets)
+        : mask(buckets - 1), buckets(std::make_unique<std::atomic<const link*>[]>(buckets)) {}
+    std::size_t mask;
+    std::unique_ptr<std::atomic<const link*>[]> buckets;
+  };
+
+  static constexpr std::size_t initial_buckets = 16;
+
+  static node* node_of(const pin& p) noexcept { return p.get(); }
+
+  static std::string name_of(const Key& key) {
+    if constexpr (std::is_convertible_v<const Key&, std::string_view>) {
+      return std::string(std::string_view(key));
+    } else {
+      using std::to_string;
+      return to_string(key);
+    }
+  }
+
+  static circuit::options named(circuit::options o, const Key& key) {
+    o.name = name_of(key);
+    return o;
+  }
+
+  [[nodiscard]] std::int64_t now_ns() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now().time_since_epoch()).count();
+  }
+
+  // ---- Reading (lock-free) --------------------------------------------------
+
+  template <class K>
+  pin find(const K& key, std::size_t h) const {
+    const auto ticket = gate_.enter();
+    node* found = nullptr;
+    const auto* t = table_.load(std::memory_order_seq_cst);
+    for (const auto* l = t->buckets[h & t->mask].load(std::memory_order_seq_cst); l != nullptr; l = l->next) {
+      if (l->n->hash == h && l->n->key == key) {
+        found = l->n;
+        found->pins.add(0);
+        break;
+      }
+    }
+    gate_.leave(ticket);
+    return pin(found);
+  }
+
+  template <class K>
+  pin find_or_create(const K& key) {
+    return find_or_create(key, [&](const Key& k) {
+      return std::make_unique<node>(k, counter_, named(defaults_, k), clock_, predicate_);
+    });
+  }
+
+  template <class K, class Make>
+  pin find_or_create(const K& key, Make&& make) {
+    const auto h = hash_(key);
+    if (pin p = find(key, h); node_of(p) != nullptr) return p;
+    std::lock_guard lock(writer_);
+    if (node* n = find_locked(key, h)) {
+      n->pins.add(0);
+      return pin(n);
+    }
+    if (max_peers_ != 0 && size() >= max_peers_ && evict_locked(std::chrono::nanoseconds::min(), 1) == 0) {
+      detail::fail<std::length_error>("circuit_breaker_set: max_peers reached and every peer is in use or not closed");
+    }
+    std::unique_ptr<node> made = make(Key(key));
+    made->hash = h;
+    made->quiet_since = now_ns();
+    detail::breaker_access::forward_events(made->breaker, events_);
+    made->pins.add(0);
+    node* n = made.get();
+    link_locked(made.release());
+    return pin(n);
+  }
+
+  // ---- Writing (under writer_) ----------------------------------------------
+
+  template <class K>
+  node* find_locked(const K& key, std::size_t h) const noexcept {
+    const auto* t = table_.load(std::memory_order_relaxed);
+    for (const auto* l = t->buckets[h & t->mask].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
+      if (l->n->hash == h && l->n->key == key) return l->n;
+    }
+    return nullptr;
+  }
+
+  void link_locked(node* n) {
+    auto* t = table_.load(std::memory_order_relaxed);
+    auto& head = t->buckets[n->hash & t->mask];
+    head.store(new link{n, head.load(std::memory_order_relaxed)}, std::memory_order_seq_cst);
+    if (size_.fetch_add(1, std::memory_order_relaxed) + 1 > t->mask + 1) grow_locked();
+  }
+
+  // Doubles the buckets: new links for every node, then the old table and
+  // links go once no reader can see them.
+  void grow_locked() {
+    const auto* old = table_.load(std::memory_order_relaxed);
+    auto next = std::make_unique<table>((old->mask + 1) * 2);
+    for (std::size_t b = 0; b <= old->mask; ++b) {
+      for (const auto* l = old->buckets[b].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
+        auto& head = next->buckets[l->n->hash & next->mask];
+        head.store(new link{l->n, head.load(std::memory_order_relaxed)}, std::memory_order_relaxed);
+      }
+    }
+    table_.store(next.release(), std::memory_order_seq_cst);
+    gate_.wait_for_readers();
+    for (std::size_t b = 0; b <= old->mask; ++b) {
+      for (const auto* l = old->buckets[b].load(std::memory_order_relaxed); l != nullptr;) {
+        delete std::exchange(l, l->next);
+      }
+    }
+    delete old;
+  }
+
+  // Takes `n` out of its chain: the links before it are copied, the rest
+  // shared. The replaced links are freed by the caller's wait, here via
+  // retired_links_.
+  void unlink_locked(node* n) {
+    auto* t = table_.load(std::memory_order_relaxed);
+    auto& head = t->buckets[n->hash & t->mask];
+    const link* first = head.load(std::memory_order_relaxed);
+    const link* rebuilt = nullptr;
+    const link** tail = &rebuilt;
+    const link* l = first;
+    for (; l->n != n; l = l->next) {
+      auto* copy = new link{l->n, nullptr};
+      *tail = copy;
+      tail = &copy->next;
+    }
+    *tail = l->next;
+    head.store(rebuilt, std::memory_order_seq_cst);
+    for (const link* old = first; old != l->next;) retired_links_.push_back(std::exchange(old, old->next));
+    size_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // After wait_for_readers(): frees the unlinked links, and the node once no
+  // caller is inside it.
+  void retire_locked(node* n) {
+    for (const auto* l : retired_links_) delete l;
+    retired_links_.clear();
+    zombies_.push_back(n);
+    reap_locked();
+  }
+
+  void reap_locked() {
+    std::erase_if(zombies_, [](node* z) {
+      if (z->pins.sum(0, std::memory_order_acquire) != 0) return false;
+      delete z;
+      return true;
+    });
+  }
+
+  // Evicts up to `limit` closed, unpinned peers quiet for at least
+  // `idle_for`, idlest first. Pinned peers are put back.
+  std::size_t evict_locked(std::chrono::nanoseconds idle_for, std::size_t limit) {
+    reap_locked();
+    const auto now = now_ns();
+    std::vector<node*> idle;
+    const auto* t = table_.load(std::memory_order_relaxed);
+    for (std::size_t b = 0; b <= t->mask; ++b) {
+      for (const auto* l = t->buckets[b].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
+        node* n = l->n;
+        const auto m = n->breaker.metrics();
+        const auto activity = m.total.successes + m.total.failures + m.total.ignored + m.total.rejections;
+        if (activity != n->last_activity) {
+          n->last_activity = activity;
+          n->quiet_since = now;
+        }
+        const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
+                                  (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
+        // A peer with failures still in its counter's window keeps them:
+        // evicting it would let a flapping peer escape tripping.
+        if (quiet_enough && m.state == state::closed && m.window.failures == 0 &&
+            n->pins.sum(0, std::memory_order_acquire) == 0) {
+          idle.push_back(n);
+        }
+      }
+    }
+    std::sort(idle.begin(), idle.end(), [](const node* a, const node* b) { return a->quiet_since < b->quiet_since; });
+    if (idle.size() > limit) idle.resize(limit);
+    if (idle.empty()) return 0;
+    for (node* n : idle) unlink_locked(n);
+    gate_.wait_for_readers();
+    for (const auto* l : retired_links_) delete l;
+    retired_links_.clear();
+    // A reader may have pinned a peer between the check and the unlink.
+    std::size_t evicted = 0;
+    for (node* n : idle) {
+      if (n->pins.sum(0, std::memory_order_acquire) != 0) {
+        link_locked(n);
+      } else {
+        delete n;
+        ++evicted;
+      }
+    }
+    return evicted;
+  }
+
+  counter_type counter_;
+  circuit::options defaults_;
+  [[no_unique_address]] clock_type clock_;
+  [[no_unique_address]] error_predicate_type predicate_;
+  [[no_unique_address]] Hash hash_;
+
+  std::atomic<table*> table_{nullptr};
+  std::atomic<std::size_t> size_{0};
+  mutable detail::reader_gate gate_;  // entering writes only this thread's lane
+
+  std::mutex writer_;
+  std::size_t max_peers_ = 0;
+  std::vector<const link*> retired_links_;
+  std::vector<node*> zombies_;  // erased while pinned
+
+  std::shared_ptr<detail::listener_list> events_ = std::make_shared<detail::listener_list>();
+
+  // for_each's pins, taken in one read section without allocating in it;
+  // when peers arrived meanwhile, again with more room.
+  std::vector<pin> pin_all() const {
+    std::vector<pin> pins;
+    for (std::size_t room = size() + 8;; room = 2 * room + size()) {
+      pins.clear();
+      pins.reserve(room);
+      bool fits = true;
+      const auto ticket = gate_.enter();
+      const auto* t = table_.load(std::memory_order_seq_cst);
+      for (std::size_t b = 0; fits && b <= t->mask; ++b) {
+        for (const auto* l = t->buckets[b].load(std::memory_order_seq_cst); l != nullptr; l = l->next) {
+          if (pins.size() == pins.capacity()) {
+            fits = false;
+            break;
+          }
+          l->n->pins.add(0);
+          pins.emplace_back(l->n);
+        }
+      }
+      gate_.leave(ticket);
+      if (fits) return pins;
+    }
+  }
+};
+
+}  // namespace circuit

@@ -1,0 +1,150 @@
+#pragma once
+// Listeners read without a lock: an immutable snapshot behind an atomic
+// pointer, and two reader counters so that a writer knows when no thread can
+// still be calling into the snapshot it replaced.
+//
+// Readers announce themselves on the counter of the current version, then
+// load the snapshot. A writer publishes a new snapshot, then drains the
+// counters one version at a time (the Left-Right scheme of Ramalhete and
+// Correia), so later readers cannot starve it. Only then is the old snapshot
+// freed. A thread that is itself inside a listener of this list does not
+// wait (it would wait for itself); the old snapshot is kept until a later
+// writer or the destructor can free it.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <circuit/event.hpp>
+
+namespace circuit::detail {
+
+class listener_list {
+ public:
+  using listener = std::function<void(const event&)>;
+
+  listener_list() = default;
+  listener_list(const listener_list&) = delete;
+  listener_list& operator=(const listener_list&) = delete;
+  ~listener_list() { delete current_.load(std::memory_order_relaxed); }
+
+  /// True when no listener is subscribed here or in the list events are
+  /// forwarded to: a relaxed load or two, the only cost a breaker without
+  /// listeners pays per call.
+  [[nodiscard]] bool empty() const noexcept {
+    return current_.load(std::memory_order_relaxed) == nullptr && (!forward_ || forward_->empty());
+  }
+
+  /// Every event dispatched here is dispatched to `next` too (a set's
+  /// listeners see every peer's events). Call before the list is shared.
+  void forward_to(std::shared_ptr<const listener_list> next) noexcept { forward_ = std::move(next); }
+
+  /// Subscribes `fn`; returns its id.
+  std::uint64_t add(listener fn) {
+    std::unique_lock lock(writers_);
+    auto next = std::make_unique<snapshot>();
+    if (const auto* now = current_.load(std::memory_order_relaxed)) *next = *now;
+    const auto id = ++last_id_;
+    next->push_back({id, std::move(fn)});
+    publish(lock, next.release());
+    return id;
+  }
+
+  /// Unsubscribes `id`. On return no other thread is inside its listener.
+  void remove(std::uint64_t id) {
+    std::unique_lock lock(writers_);
+    const auto* now = current_.load(std::memory_order_relaxed);
+    if (now == nullptr) return;
+    auto next = std::make_unique<snapshot>();
+    for (const auto& e : *now) {
+      if (e.id != id) next->push_back(e);
+    }
+    publish(lock, next->empty() ? nullptr : next.release());
+  }
+
+  /// Calls every listener with `e`. A listener that throws is skipped over;
+  /// returns how many threw.
+  std::uint32_t dispatch(const event& e) const noexcept {
+    frame f{this, version_.load(std::memory_order_seq_cst) & 1u, frames};
+    readers_[f.version].fetch_add(1, std::memory_order_seq_cst);
+    frames = &f;
+    std::uint32_t failed = 0;
+    if (const auto* listeners = current_.load(std::memory_order_seq_cst)) {
+      for (const auto& l : *listeners) {
+#if defined(__cpp_exceptions)
+        try {
+          l.fn(e);
+        } catch (...) {
+          ++failed;
+        }
+#else
+        l.fn(e);
+#endif
+      }
+    }
+    frames = f.prev;
+    readers_[f.version].fetch_sub(1, std::memory_order_release);
+    if (forward_) failed += forward_->dispatch(e);
+    return failed;
+  }
+
+ private:
+  struct entry {
+    std::uint64_t id;
+    listener fn;
+  };
+  using snapshot = std::vector<entry>;
+
+  // A dispatch in progress on this thread, so that a listener may subscribe
+  // or unsubscribe without waiting for itself.
+  struct frame {
+    const listener_list* list;
+    std::uint32_t version;
+    frame* prev;
+  };
+  static inline thread_local frame* frames = nullptr;
+
+  [[nodiscard]] bool inside_dispatch() const noexcept {
+    for (auto* f = frames; f != nullptr; f = f->prev) {
+      if (f->list == this) return true;
+    }
+    return false;
+  }
+
+  void wait_for_readers(std::uint32_t version) const noexcept {
+    while (readers_[version].load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  }
+
+  // Swaps in `next` under writers_, then, without it, waits until no reader
+  // can still see what was replaced, and frees that. Waiting outside
+  // writers_ lets a listener on another thread subscribe meanwhile.
+  void publish(std::unique_lock<std::mutex>& lock, const snapshot* next) {
+    retired_.reserve(retired_.size() + 1);
+    retired_.emplace_back(current_.exchange(next, std::memory_order_seq_cst));
+    if (inside_dispatch()) return;  // Freed by a later writer or the destructor.
+    auto garbage = std::move(retired_);
+    retired_.clear();
+    lock.unlock();
+    std::lock_guard drain(drain_);
+    const auto old_version = version_.load(std::memory_order_relaxed);
+    wait_for_readers(old_version ^ 1u);
+    version_.store(old_version ^ 1u, std::memory_order_seq_cst);
+    wait_for_readers(old_version);
+  }
+
+  std::atomic<const snapshot*> current_{nullptr};
+  mutable std::atomic<std::uint32_t> readers_[2] = {0, 0};
+  std::atomic<std::uint32_t> version_{0};
+  std::mutex writers_;  // guards current_'s replacement, last_id_, retired_
+  std::mutex drain_;    // one writer at a time flips version_
+  std::uint64_t last_id_ = 0;
+  std::vector<std::unique_ptr<const snapshot>> retired_;
+  std::shared_ptr<const listener_list> forward_;
+};
+
+}  // namespace circuit::detail

@@ -1,0 +1,248 @@
+#pragma once
+// A Counter that trips on the failed share of recent calls.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+
+#include <circuit/counter.hpp>
+#include <circuit/detail/thread_lane.hpp>
+#include <circuit/options.hpp>
+
+namespace circuit {
+
+/// Trips when at least `minimum_calls` calls fell in the last `window` and
+/// the failed share of them is at least `failure_rate` (resilience4j, Polly,
+/// Hystrix). Calls are counted in `buckets` slices of `window / buckets`
+/// each; slice j covers [j*w, (j+1)*w) and counts while `now - j*w < window`.
+///
+/// The rule is checked when a failure is recorded, as Polly does: a success
+/// only lowers the failed share, so it never trips. A success costs one
+/// clock read and a store to the calling thread's own lane.
+/// Memory: a fixed number of slices per lane, whatever the call volume.
+struct failure_rate_window {
+  static constexpr std::uint32_t max_buckets = 1u << 12;
+
+  double failure_rate = 0.5;
+  std::uint32_t minimum_calls = 20;
+  std::chrono::nanoseconds window = std::chrono::seconds(10);
+  std::uint32_t buckets = 10;
+
+  /// Throws `std::invalid_argument` naming the invalid field.
+  void validate() const {
+    if (!(failure_rate > 0.0 && failure_rate <= 1.0)) {
+      detail::invalid("failure_rate_window", "failure_rate", "must be within (0, 1]");
+    }
+    if (minimum_calls == 0) detail::invalid("failure_rate_window", "minimum_calls", "must be at least 1");
+    detail::require_positive(window, "failure_rate_window", "window");
+    if (buckets == 0 || buckets > max_buckets) {
+      detail::invalid("failure_rate_window", "buckets", "must be between 1 and 4096");
+    }
+    if (window.count() < buckets) {
+      detail::invalid("failure_rate_window", "window", "must be at least `buckets` nanoseconds");
+    }
+  }
+
+  class recorder;
+};
+
+class failure_rate_window::recorder {
+ public:
+  explicit recorder(const failure_rate_window& s)
+      : rate_(s.failure_rate), minimum_calls_(s.minimum_calls), window_(s.window.count()),
+        width_(s.window.count() / s.buckets),
+        // Enough slots for every slice that can be live at once.
+        // (window_ / width_ rounded up, without overflowing near nanoseconds::max())
+        slots_(static_cast<std::size_t>(window_ / width_ + (window_ % width_ != 0 ? 1 : 0)) + 1),
+        words_per_lane_(round_up(header_words + slots_, words_per_line)),
+        lines_(std::make_unique<line[]>((detail::lane_count + 2) * words_per_lane_ / words_per_line)) {
+    reset();
+  }
+
+  /// Records a failure (under the breaker's lock) and applies the rule.
+  bool on_failure(std::chrono::nanoseconds now) noexcept {
+    const auto k = slice_of(now.count());
+    record(failure_lane, k);
+    const auto [failures, successes] = live_counts(now.count(), k);
+    const auto calls = failures + successes;
+    return calls >= minimum_calls_ && static_cast<double>(failures) / static_cast<double>(calls) >= rate_;
+  }
+
+  /// Records a success in the calling thread's lane; never trips.
+  void on_success(std::chrono::nanoseconds now) noexcept {
+    const auto lane = detail::thread_lane();
+    const auto t = now.count();
+    if (lane >= detail::lane_count) [[unlikely]] {  // the shared lane: many writers, no cache
+      record(lane, slice_of(t));
+      return;
+    }
+    // The owner alone reads and writes its lane's cache of the slice it last
+    // recorded in, so a success in that slice needs no division.
+    if (!(static_cast<std::int64_t>(word(lane, cached_first).load(std::memory_order_relaxed)) <= t &&
+          t <= static_cast<std::int64_t>(word(lane, cached_last).load(std::memory_order_relaxed)))) [[unlikely]] {
+      cache_slice_of(lane, t);
+    }
+    record_at(lane, static_cast<std::int64_t>(word(lane, cached_k).load(std::memory_order_relaxed)),
+              static_cast<std::size_t>(word(lane, cached_slot).load(std::memory_order_relaxed)));
+  }
+
+  void reset() noexcept {
+    // Not the slice caches: their owners use them without a lock, and they
+    // stay true (they depend only on the slice width).
+    for (std::size_t lane = 0; lane < detail::lane_count + 2; ++lane) {
+      for (std::size_t i = 0; i < slots_; ++i) word(lane, header_words + i).store(0, std::memory_order_relaxed);
+      word(lane, newest).store(static_cast<std::uint64_t>(never), std::memory_order_relaxed);
+    }
+  }
+
+  [[nodiscard]] counter_figures figures(std::chrono::nanoseconds now) const noexcept {
+    const auto [failures, successes] = live_counts(now.count(), slice_of(now.count()));
+    return {.failures = failures, .successes = successes};
+  }
+
+ private:
+  // Each lane: [newest slice written][slice cache: first, last, k, slot]
+  // [slot 0 .. slots_-1]. A slot packs the low 24 bits of its slice index (a
+  // tag) with a 40-bit count. The slice cache (used in owned lanes only)
+  // holds a slice k, its slot index and the times it covers (clamped to the
+  // int64 range); it depends only on the slice width, so reset() leaves it.
+  // All zeros, before the first use, is a true entry: time 0 is in slice 0.
+  static constexpr std::size_t header_words = 5;
+  static constexpr std::size_t newest = 0;
+  static constexpr std::size_t cached_first = 1;
+  static constexpr std::size_t cached_last = 2;
+  static constexpr std::size_t cached_k = 3;
+  static constexpr std::size_t cached_slot = 4;
+  static constexpr std::size_t words_per_line = detail::cache_line / sizeof(std::uint64_t);
+  static constexpr std::size_t failure_lane = detail::lane_count + 1;
+  static constexpr int tag_shift = 40;
+  static constexpr std::uint64_t count_mask = (std::uint64_t{1} << tag_shift) - 1;
+  static constexpr std::int64_t never = INT64_MIN;
+
+  struct alignas(detail::cache_line) line {
+    std::atomic<std::uint64_t> w[words_per_line];
+  };
+
+  static constexpr std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+  static constexpr std::uint64_t tag_of(std::int64_t k) noexcept {
+    return static_cast<std::uint64_t>(k) << tag_shift;  // keeps the low 24 bits of k
+  }
+
+  [[nodiscard]] std::atomic<std::uint64_t>& word(std::size_t lane, std::size_t i) const noexcept {
+    const auto at = lane * words_per_lane_ + i;
+    return lines_[at / words_per_line].w[at % words_per_line];
+  }
+  [[nodiscard]] std::size_t slot_index(std::int64_t k) const noexcept {
+    const auto n = static_cast<std::int64_t>(slots_);
+    return static_cast<std::size_t>(((k % n) + n) % n);
+  }
+  [[nodiscard]] std::atomic<std::uint64_t>& slot(std::size_t lane, std::int64_t k) const noexcept {
+    return word(lane, header_words + slot_index(k));
+  }
+
+  // Fills `lane`'s slice cache with the slice of t (its owner only).
+  [[gnu::noinline]] void cache_slice_of(std::size_t lane, std::int64_t t) const noexcept {
+    constexpr auto min = std::numeric_limits<std::int64_t>::min(), max = std::numeric_limits<std::int64_t>::max();
+    auto r = t % width_;
+    if (r < 0) r += width_;
+    const auto k = slice_of(t);
+    // Slice k covers [t - r, t - r + width - 1], clamped to the int64 range.
+    const auto first = t < min + r ? min : t - r;
+    const auto ahead = width_ - 1 - r;
+    const auto last = t > max - ahead ? max : t + ahead;
+    word(lane, cached_first).store(static_cast<std::uint64_t>(first), std::memory_order_relaxed);
+    word(lane, cached_last).store(static_cast<std::uint64_t>(last), std::memory_order_relaxed);
+    word(lane, cached_k).store(static_cast<std::uint64_t>(k), std::memory_order_relaxed);
+    word(lane, cached_slot).store(slot_index(k), std::memory_order_relaxed);
+  }
+
+  // Floor division, so times before the clock's epoch land in the right slice.
+  [[nodiscard]] std::int64_t slice_of(std::int64_t t) const noexcept {
+    const auto q = t / width_;
+    return (t % width_ < 0) ? q - 1 : q;
+  }
+
+  // The slot word for slice k after one more call: counts up while the slot
+  // holds slice k (saturating), else starts slice k afresh.
+  [[nodiscard]] static std::uint64_t plus_one(std::uint64_t v, std::int64_t k) noexcept {
+    if ((v & ~count_mask) != tag_of(k)) return tag_of(k) | 1;
+    return (v & count_mask) == count_mask ? v : v + 1;
+  }
+
+  void record(std::size_t lane, std::int64_t k) noexcept { record_at(lane, k, slot_index(k)); }
+
+  // record() with k's slot index already known.
+  void record_at(std::size_t lane, std::int64_t k, std::size_t index) noexcept {
+    auto& s = word(lane, header_words + index);
+    auto v = s.load(std::memory_order_relaxed);
+    // The first call of slice k in this lane (it moves `newest` up to k)
+    // clears the slots of slice k and of the slices skipped since: they hold
+    // only calls older than the window, yet a tag keeps just 24 bits of the
+    // slice index, so a slice 2^24 * slots_ slices old would pass for k.
+    auto& n = word(lane, newest);
+    auto seen = n.load(std::memory_order_acquire);
+    while (static_cast<std::int64_t>(seen) < k) {
+      if (n.compare_exchange_weak(seen, static_cast<std::uint64_t>(k), std::memory_order_acq_rel,
+                                  std::memory_order_acquire)) {
+        forget_skipped(lane, static_cast<std::int64_t>(seen), k);
+        // A shared-lane writer that saw `newest` at k already added to v.
+        if (lane != detail::shared_lane || s.compare_exchange_strong(v, 0, std::memory_order_relaxed)) v = 0;
+        break;
+      }
+    }
+    if (lane == detail::shared_lane) {
+      while (!s.compare_exchange_weak(v, plus_one(v, k), std::memory_order_relaxed)) {
+      }
+    } else {  // One writer: the lane's owner, or the breaker's lock.
+      s.store(plus_one(v, k), std::memory_order_relaxed);
+    }
+  }
+
+  // Zeroes the slots of the slices between `before` (the lane's previous
+  // newest slice, or `never`) and k, exclusive, at most slots_ - 1 of them.
+  void forget_skipped(std::size_t lane, std::int64_t before, std::int64_t k) noexcept {
+    const auto gap = static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(before);  // exact: before < k
+    const auto count = std::min<std::uint64_t>(gap - 1, slots_ - 1);
+    const auto n = static_cast<std::int64_t>(slots_);
+    const auto at = static_cast<std::size_t>(((k % n) + n) % n);
+    for (std::size_t i = 1; i <= count; ++i) {
+      word(lane, header_words + (at + slots_ - i) % slots_).store(0, std::memory_order_relaxed);
+    }
+  }
+
+  struct counts {
+    std::uint64_t failures, successes;
+  };
+
+  // Sums the live slices (k_min .. k) of every lane.
+  [[nodiscard]] counts live_counts(std::int64_t now, std::int64_t k) const noexcept {
+    // The oldest live slice j is the first with now - j*w < window.
+    // Within one window of the earliest time, every slice since then is live.
+    const auto k_min = now >= never + window_ ? slice_of(now - window_) + 1 : slice_of(never);
+    counts c{0, 0};
+    for (std::size_t lane = 0; lane < detail::lane_count + 2; ++lane) {
+      if (static_cast<std::int64_t>(word(lane, newest).load(std::memory_order_relaxed)) < k_min) continue;
+      std::uint64_t sum = 0;
+      for (auto j = k_min; j <= k; ++j) {
+        const auto v = slot(lane, j).load(std::memory_order_relaxed);
+        if ((v & ~count_mask) == tag_of(j)) sum += v & count_mask;
+        if (j == k) break;  // k may be the largest slice index: no ++j past it
+      }
+      (lane == failure_lane ? c.failures : c.successes) += sum;
+    }
+    return c;
+  }
+
+  double rate_;
+  std::uint64_t minimum_calls_;
+  std::int64_t window_;
+  std::int64_t width_;
+  std::size_t slots_;
+  std::size_t words_per_lane_;
+  std::unique_ptr<line[]> lines_;
+};
+
+}  // namespace circuit

@@ -1,0 +1,111 @@
+#pragma once
+// The scoped permit returned by guard() and try_guard().
+
+#include <exception>
+#include <utility>
+
+#include <circuit/detail/state_word.hpp>
+#include <circuit/outcome.hpp>
+
+namespace circuit {
+
+/// A breaker's answer to "may I call?", settled exactly once.
+///
+/// An admitted permit (`explicit operator bool` true) must be settled with
+/// `success()`, `failure()`, `failure(std::exception_ptr)` (classified by
+/// the breaker's ErrorPredicate), `ignore()` or `record(result)` (result-based
+/// detection). A permit left unsettled settles when it is destroyed: as a
+/// success when its scope is left normally, as a failure when it is left by
+/// an exception (the permit cannot see which exception: to classify it,
+/// catch it and call `failure(std::current_exception())`). A half_open
+/// probe slot is always given back.
+///
+/// Move-only; moving transfers the permit, and assigning over an unsettled
+/// permit settles it first. Not thread-safe: one owner at a time (it may be
+/// settled on another thread than the one that took it).
+template <class Breaker>
+class [[nodiscard]] permit {
+ public:
+  /// A refused permit.
+  permit() noexcept = default;
+
+  permit(permit&& other) noexcept
+      : breaker_(std::exchange(other.breaker_, nullptr)), ticket_(other.ticket_), exceptions_(other.exceptions_) {}
+
+  permit& operator=(permit&& other) noexcept {
+    if (this != &other) {
+      settle_on_exit();
+      breaker_ = std::exchange(other.breaker_, nullptr);
+      ticket_ = other.ticket_;
+      exceptions_ = other.exceptions_;
+    }
+    return *this;
+  }
+
+  permit(const permit&) = delete;
+  permit& operator=(const permit&) = delete;
+
+  ~permit() { settle_on_exit(); }
+
+  /// True when the call was admitted and is not settled yet.
+  [[nodiscard]] explicit operator bool() const noexcept { return breaker_ != nullptr; }
+
+  /// Records a success (a failure instead when it was a slow call).
+  void success() noexcept { settle(outcome::success); }
+
+  /// Records a failure.
+  void failure() noexcept { settle(outcome::failure); }
+
+  /// Records the exception `e` as the ErrorPredicate classifies it. If the
+  /// predicate itself throws, the call counts as a failure and the
+  /// predicate's exception propagates.
+  void failure(std::exception_ptr e) {
+    if (auto* b = std::exchange(breaker_, nullptr)) b->settle_error(ticket_, std::move(e));
+  }
+
+  /// Records an outcome that counts neither way.
+  void ignore() noexcept { settle(outcome::ignored); }
+
+  /// Records a return value as the ErrorPredicate classifies it (a success
+  /// when the predicate does not look at values of this type). A throwing
+  /// predicate is handled as in `failure(std::exception_ptr)`.
+  template <class R>
+  void record(const R& result) {
+    if (auto* b = std::exchange(breaker_, nullptr)) b->settle_result(ticket_, result);
+  }
+
+ private:
+  friend Breaker;
+
+  permit(Breaker& b, detail::ticket t) noexcept : breaker_(&b), ticket_(t) {
+#if defined(__cpp_exceptions)
+    exceptions_ = std::uncaught_exceptions();
+#endif
+  }
+
+  // For a taker that settles the permit on every path (the breaker's
+  // call()): destruction never settles it, so it skips counting the
+  // exceptions in flight (a call into the C++ runtime, several ns when
+  // libstdc++ is a shared library).
+  struct settled_by_taker {};
+  permit(Breaker& b, detail::ticket t, settled_by_taker) noexcept : breaker_(&b), ticket_(t) {}
+
+  void settle(outcome o) noexcept {
+    if (auto* b = std::exchange(breaker_, nullptr)) b->settle(ticket_, o, nullptr);
+  }
+
+  void settle_on_exit() noexcept {
+    if (breaker_ == nullptr) return;
+#if defined(__cpp_exceptions)
+    settle(std::uncaught_exceptions() > exceptions_ ? outcome::failure : outcome::success);
+#else
+    settle(outcome::success);
+#endif
+  }
+
+  Breaker* breaker_ = nullptr;
+  detail::ticket ticket_{};
+  int exceptions_ = 0;
+};
+
+}  // namespace circuit

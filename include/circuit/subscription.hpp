@@ -1,0 +1,51 @@
+#pragma once
+// The handle that keeps a listener subscribed.
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include <circuit/detail/listener_list.hpp>
+
+namespace circuit {
+
+/// Returned by `on_event()`. Destroying it (or calling `reset()`)
+/// unsubscribes the listener; after that no other thread is inside it
+/// (unless the unsubscribing thread is itself inside a listener of the same
+/// breaker, which cannot wait for itself). Move-only. May outlive the
+/// breaker. Not thread-safe: one owner at a time.
+class [[nodiscard]] subscription {
+ public:
+  subscription() = default;
+  subscription(std::weak_ptr<detail::listener_list> list, std::uint64_t id) noexcept : list_(std::move(list)), id_(id) {}
+  subscription(subscription&& other) noexcept : list_(std::move(other.list_)), id_(std::exchange(other.id_, 0)) {}
+  subscription& operator=(subscription&& other) noexcept {
+    if (this != &other) {
+      reset();
+      list_ = std::move(other.list_);
+      id_ = std::exchange(other.id_, 0);
+    }
+    return *this;
+  }
+  subscription(const subscription&) = delete;
+  subscription& operator=(const subscription&) = delete;
+  ~subscription() { reset(); }
+
+  /// Unsubscribes now; does nothing when already unsubscribed. (Running
+  /// out of memory here terminates: the listener must not outlive this.)
+  void reset() noexcept {
+    if (id_ == 0) return;
+    if (auto list = list_.lock()) list->remove(id_);
+    list_.reset();
+    id_ = 0;
+  }
+
+  /// True while subscribed.
+  [[nodiscard]] explicit operator bool() const noexcept { return id_ != 0; }
+
+ private:
+  std::weak_ptr<detail::listener_list> list_;
+  std::uint64_t id_ = 0;
+};
+
+}  // namespace circuit

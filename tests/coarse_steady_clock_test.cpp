@@ -1,0 +1,72 @@
+// Tests of circuit/coarse_steady_clock.hpp: a cheap, coarse monotonic clock.
+
+#include <chrono>
+#include <type_traits>
+
+#include <circuit/circuit_breaker.hpp>
+#include <circuit/clock.hpp>
+#include <circuit/coarse_steady_clock.hpp>
+#include <circuit/consecutive_failures.hpp>
+#include <circuit/failure_rate_window.hpp>
+
+#include "catch.hpp"
+
+using namespace std::chrono_literals;
+
+static_assert(circuit::clock<circuit::coarse_steady_clock>);
+static_assert(std::is_same_v<circuit::coarse_steady_clock::duration, std::chrono::nanoseconds>);
+static_assert(std::is_same_v<circuit::coarse_steady_clock::time_point::clock, circuit::coarse_steady_clock>);
+static_assert(circuit::coarse_steady_clock::is_steady);
+static_assert(noexcept(circuit::coarse_steady_clock::now()));
+
+TEST_CASE("coarse_steady_clock never goes backwards") {
+  auto previous = circuit::coarse_steady_clock::now();
+  for (int i = 0; i < 1000; ++i) {
+    const auto t = circuit::coarse_steady_clock::now();
+    REQUIRE(t >= previous);
+    previous = t;
+  }
+}
+
+TEST_CASE("coarse_steady_clock reads a time after its epoch, on an instance as well") {
+  const circuit::coarse_steady_clock clock;
+  CHECK(clock.now().time_since_epoch() > 0ns);
+}
+
+TEST_CASE("a breaker on coarse_steady_clock admits, counts and trips") {
+  circuit::circuit_breaker<circuit::coarse_steady_clock, circuit::consecutive_failures> b(
+      circuit::consecutive_failures{.threshold = 2}, {.open_for = circuit::fixed{60s}});
+  {
+    auto g = b.try_guard();
+    REQUIRE(g);
+    g.success();
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto g = b.try_guard();
+    REQUIRE(g);
+    g.failure();
+  }
+  CHECK(b.current_state() == circuit::state::open);
+  CHECK_FALSE(b.try_guard());
+  const auto m = b.metrics();
+  CHECK(m.total.successes == 1);
+  CHECK(m.total.failures == 2);
+  CHECK(m.total.rejections == 1);
+  REQUIRE(m.open_until.has_value());
+  CHECK(*m.open_until > m.last_transition);
+}
+
+TEST_CASE("a failure_rate_window breaker on coarse_steady_clock counts its calls in the window") {
+  circuit::circuit_breaker<circuit::coarse_steady_clock, circuit::failure_rate_window> b(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 4, .window = 60s, .buckets = 6});
+  for (int i = 0; i < 3; ++i) b.call([] {});
+  {
+    auto g = b.try_guard();
+    REQUIRE(g);
+    g.failure();
+  }
+  const auto m = b.metrics();
+  CHECK(m.window.successes == 3);
+  CHECK(m.window.failures == 1);
+  CHECK(b.current_state() == circuit::state::closed);
+}

@@ -1,0 +1,322 @@
+// Tests of circuit/failure_rate_window.hpp: the failed share of the calls in
+// a bucketed time window (resilience4j, Polly, Hystrix).
+
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include <circuit/circuit_breaker.hpp>
+#include <circuit/failure_rate_window.hpp>
+#include <circuit/manual_clock.hpp>
+
+#include "catch.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using ns = std::chrono::nanoseconds;
+using tp = circuit::manual_clock::time_point;
+using rate_breaker = circuit::circuit_breaker<circuit::manual_clock, circuit::failure_rate_window>;
+
+void succeed(rate_breaker& b, int n = 1) {
+  for (int i = 0; i < n; ++i) {
+    auto g = b.try_guard();
+    REQUIRE(g);
+    g.success();
+  }
+}
+
+void fail(rate_breaker& b, int n = 1) {
+  for (int i = 0; i < n; ++i) {
+    auto g = b.try_guard();
+    REQUIRE(g);
+    g.failure();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fewer than minimum_calls calls never trip, however many fail", "[failure_rate_window]") {
+  circuit::failure_rate_window::recorder r(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 10, .window = 10s, .buckets = 10});
+  for (int i = 0; i < 9; ++i) CHECK_FALSE(r.on_failure(1s));
+  CHECK(r.on_failure(1s));
+
+  circuit::manual_clock clock;
+  rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 10, .window = 10s, .buckets = 10},
+                 {}, clock);
+  fail(b, 9);
+  CHECK(b.current_state() == circuit::state::closed);
+  CHECK(b.metrics().window.failures == 9);
+  fail(b);
+  CHECK(b.current_state() == circuit::state::open);
+}
+
+TEST_CASE("a failed share exactly at failure_rate trips and one failure fewer does not", "[failure_rate_window]") {
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 10, .window = 10s, .buckets = 10};
+
+  circuit::failure_rate_window::recorder at(settings);
+  for (int i = 0; i < 5; ++i) at.on_success(1s);
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(at.on_failure(1s));
+  CHECK(at.on_failure(1s));  // 5 of 10
+
+  circuit::failure_rate_window::recorder below(settings);
+  for (int i = 0; i < 6; ++i) below.on_success(1s);
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(below.on_failure(1s));  // 4 of 10
+  CHECK(below.figures(1s).failures == 4);
+  CHECK(below.figures(1s).successes == 6);
+
+  circuit::manual_clock clock;
+  rate_breaker b(settings, {}, clock);
+  succeed(b, 5);
+  fail(b, 4);
+  CHECK(b.current_state() == circuit::state::closed);
+  fail(b);
+  CHECK(b.current_state() == circuit::state::open);
+}
+
+TEST_CASE("a failed share equal to the rate trips despite floating point", "[failure_rate_window]") {
+  // 0.1 * 30 is 3.0000000000000004 in double: a rule written as
+  // `failures >= rate * calls` would miss these.
+  for (const double rate : {0.1, 0.2, 0.3, 0.6, 0.7, 0.9}) {
+    CAPTURE(rate);
+    const int failures = static_cast<int>(rate * 30 + 0.5);
+    const circuit::failure_rate_window settings{
+        .failure_rate = rate, .minimum_calls = 30, .window = 10s, .buckets = 10};
+
+    circuit::failure_rate_window::recorder at(settings);
+    for (int i = 0; i < 30 - failures; ++i) at.on_success(0ns);
+    for (int i = 1; i < failures; ++i) CHECK_FALSE(at.on_failure(0ns));
+    CHECK(at.on_failure(0ns));
+
+    circuit::failure_rate_window::recorder below(settings);
+    for (int i = 0; i < 31 - failures; ++i) below.on_success(0ns);
+    for (int i = 1; i < failures; ++i) CHECK_FALSE(below.on_failure(0ns));
+  }
+}
+
+TEST_CASE("three failures in thirty calls trip a 0.1 rate through the breaker", "[failure_rate_window]") {
+  circuit::manual_clock clock;
+  rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.1, .minimum_calls = 30, .window = 10s, .buckets = 10},
+                 {}, clock);
+  succeed(b, 27);
+  fail(b, 2);
+  CHECK(b.current_state() == circuit::state::closed);
+  fail(b);
+  CHECK(b.current_state() == circuit::state::open);
+}
+
+TEST_CASE("a slice leaves the window once now minus its start reaches the window", "[failure_rate_window]") {
+  // Slices of 1 s: slice j covers [j s, j+1 s) and counts while now - j s < 10 s.
+  circuit::manual_clock clock(tp(500ms));
+  rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 100, .window = 10s, .buckets = 10},
+                 {}, clock);
+  succeed(b, 3);
+  fail(b, 2);
+  clock.set(tp(1999ms));
+  succeed(b, 1);
+  fail(b, 1);
+
+  clock.set(tp(10s - 1ns));
+  CHECK(b.metrics().window.successes == 4);
+  CHECK(b.metrics().window.failures == 3);
+  // The calls at 0.5 s are only 9.5 s old, but their slice started 10 s ago.
+  clock.set(tp(10s));
+  CHECK(b.metrics().window.successes == 1);
+  CHECK(b.metrics().window.failures == 1);
+  clock.set(tp(11s - 1ns));
+  CHECK(b.metrics().window.successes == 1);
+  clock.set(tp(11s));
+  CHECK(b.metrics().window.successes == 0);
+  CHECK(b.metrics().window.failures == 0);
+}
+
+TEST_CASE("failures that left the window no longer weigh in the rule", "[failure_rate_window]") {
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 4, .window = 10s, .buckets = 10};
+
+  SECTION("one window later the old failures are gone") {
+    circuit::manual_clock clock;
+    rate_breaker b(settings, {}, clock);
+    fail(b, 3);
+    clock.advance(10s);
+    fail(b);
+    CHECK(b.current_state() == circuit::state::closed);
+    CHECK(b.metrics().window.failures == 1);
+  }
+  SECTION("one nanosecond earlier they still count") {
+    circuit::manual_clock clock;
+    rate_breaker b(settings, {}, clock);
+    fail(b, 3);
+    clock.advance(10s - 1ns);
+    fail(b);
+    CHECK(b.current_state() == circuit::state::open);
+  }
+  SECTION("the recorder sees the same boundary") {
+    circuit::failure_rate_window::recorder gone(settings);
+    for (int i = 0; i < 3; ++i) CHECK_FALSE(gone.on_failure(0ns));
+    CHECK_FALSE(gone.on_failure(10s));
+    CHECK(gone.figures(10s).failures == 1);
+
+    circuit::failure_rate_window::recorder kept(settings);
+    for (int i = 0; i < 3; ++i) CHECK_FALSE(kept.on_failure(0ns));
+    CHECK(kept.on_failure(10s - 1ns));
+  }
+}
+
+TEST_CASE("successes from several threads are all counted", "[failure_rate_window][threads]") {
+  constexpr int per_thread = 20000;
+  const int threads = GENERATE(4, 12);  // 12 is more threads than exclusive lanes
+  CAPTURE(threads);
+  circuit::manual_clock clock(tp(3s));
+  rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 10, .window = 10s, .buckets = 10},
+                 {}, clock);
+  {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&b] {
+        for (int i = 0; i < per_thread; ++i) b.try_guard().success();
+      });
+    }
+    for (auto& t : pool) t.join();
+  }
+  const auto expected = static_cast<std::uint64_t>(threads) * per_thread;
+  const auto m = b.metrics();
+  CHECK(m.window.successes == expected);
+  CHECK(m.window.failures == 0);
+  CHECK(m.total.successes == expected);
+  CHECK(m.state == circuit::state::closed);
+}
+
+TEST_CASE("a success never trips, whatever the failed share", "[failure_rate_window]") {
+  STATIC_REQUIRE(std::is_void_v<decltype(std::declval<circuit::failure_rate_window::recorder&>().on_success(0ns))>);
+  circuit::manual_clock clock;
+  rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 10, .window = 10s, .buckets = 10},
+                 {}, clock);
+  fail(b, 9);
+  succeed(b);  // 10 calls, 90 % failed: the rule holds, but only a failure checks it
+  CHECK(b.current_state() == circuit::state::closed);
+  CHECK(b.metrics().window.failures == 9);
+  CHECK(b.metrics().window.successes == 1);
+  fail(b);
+  CHECK(b.current_state() == circuit::state::open);
+}
+
+TEST_CASE("a single bucket spans the whole window", "[failure_rate_window]") {
+  circuit::failure_rate_window::recorder r(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 3, .window = 10s, .buckets = 1});
+  r.on_success(0ns);
+  CHECK_FALSE(r.on_failure(9s));
+  CHECK(r.figures(10s - 1ns).successes == 1);
+  CHECK(r.figures(10s - 1ns).failures == 1);
+  CHECK(r.figures(10s).successes == 0);
+  CHECK(r.figures(10s).failures == 0);
+  CHECK_FALSE(r.on_failure(10s));  // the first slice has left: 1 call
+  r.on_success(12s);
+  CHECK(r.on_failure(19s));  // 2 of 3
+}
+
+TEST_CASE("a window that is not a multiple of the bucket count still slides slice by slice", "[failure_rate_window]") {
+  // 10 s in 3 buckets: slices of 3333333333 ns.
+  constexpr ns w(3333333333);
+  circuit::failure_rate_window::recorder r(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 100, .window = 10s, .buckets = 3});
+  r.on_success(0ns);          // slice 0
+  r.on_success(w);            // slice 1
+  r.on_success(3 * w - 1ns);  // slice 2
+  r.on_success(3 * w);        // slice 3
+  CHECK(r.figures(3 * w).successes == 4);
+  CHECK(r.figures(ns(10s) - 1ns).successes == 4);
+  CHECK(r.figures(ns(10s)).successes == 3);
+  CHECK(r.figures(w + 10s - 1ns).successes == 3);
+  CHECK(r.figures(w + 10s).successes == 2);
+  CHECK(r.figures(2 * w + 10s).successes == 1);
+  CHECK(r.figures(3 * w + 10s - 1ns).successes == 1);
+  CHECK(r.figures(3 * w + 10s).successes == 0);
+
+  circuit::failure_rate_window::recorder trips(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 4, .window = 10s, .buckets = 3});
+  CHECK_FALSE(trips.on_failure(0ns));
+  CHECK_FALSE(trips.on_failure(w));
+  CHECK_FALSE(trips.on_failure(2 * w));
+  CHECK(trips.on_failure(3 * w));
+}
+
+TEST_CASE("times before the clock's epoch fall in the right slices", "[failure_rate_window]") {
+  circuit::manual_clock clock(tp(-30s));
+  rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 4, .window = 10s, .buckets = 10},
+                 {}, clock);
+  succeed(b);
+  fail(b, 2);
+  CHECK(b.current_state() == circuit::state::closed);
+  CHECK(b.metrics().window.successes == 1);
+  CHECK(b.metrics().window.failures == 2);
+  fail(b);
+  CHECK(b.current_state() == circuit::state::open);
+
+  // -1 ns lies in slice [-1 s, 0), which leaves at 9 s (not at 10 s, as
+  // rounding towards zero would have it).
+  circuit::failure_rate_window::recorder r(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 100, .window = 10s, .buckets = 10});
+  r.on_success(-1ns);
+  r.on_success(-5s);  // slice [-5 s, -4 s)
+  CHECK(r.figures(0ns).successes == 2);
+  CHECK(r.figures(5s - 1ns).successes == 2);
+  CHECK(r.figures(5s).successes == 1);
+  CHECK(r.figures(9s - 1ns).successes == 1);
+  CHECK(r.figures(9s).successes == 0);
+}
+
+TEST_CASE("calls at the limits of nanoseconds do not overflow the window", "[failure_rate_window]") {
+  circuit::failure_rate_window::recorder r(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 2, .window = 10s, .buckets = 10});
+  CHECK_FALSE(r.on_failure(ns::min()));
+  CHECK(r.figures(ns::min()).failures == 1);
+  CHECK(r.on_failure(ns::min() + 1s));
+  CHECK(r.figures(ns::max()).failures == 0);
+  r.on_success(ns::max());
+  CHECK(r.figures(ns::max()).successes == 1);
+  CHECK(r.on_failure(ns::max()));
+
+  // Slices of 1 ns: the newest slice index is the largest int64_t.
+  circuit::failure_rate_window::recorder fine(
+      circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 2, .window = 10ns, .buckets = 10});
+  CHECK_FALSE(fine.on_failure(ns::min()));
+  CHECK(fine.on_failure(ns::min() + 9ns));
+  CHECK(fine.figures(ns::min() + 10ns).failures == 1);
+  fine.on_success(ns::max() - 1ns);
+  CHECK(fine.on_failure(ns::max()));  // 1 of 2: the failures at min are long gone
+  CHECK(fine.figures(ns::max()).failures == 1);
+  CHECK(fine.figures(ns::max()).successes == 1);
+}
+
+TEST_CASE("a slice many windows later is not mistaken for an old one in the same slot", "[failure_rate_window]") {
+  // 2 slices of 1 s: slice 3 * 2^24 falls in slice 0's slot, and a tag of the
+  // slice index's low bits alone could not tell them apart.
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 3, .window = 2s, .buckets = 2};
+  const auto later = ns(1s) * (std::int64_t{3} << 24);
+  for (const std::int64_t multiple : {1, 2, 5}) {
+    CAPTURE(multiple);
+    circuit::failure_rate_window::recorder r(settings);
+    r.on_success(0ns);
+    CHECK_FALSE(r.on_failure(0ns));
+    r.on_success(later * multiple);
+    CHECK(r.figures(later * multiple).successes == 1);
+    CHECK(r.figures(later * multiple).failures == 0);
+    CHECK_FALSE(r.on_failure(later * multiple));  // 2 calls, not 4
+    CHECK(r.figures(later * multiple).failures == 1);
+  }
+
+  circuit::manual_clock clock;
+  rate_breaker b(settings, {}, clock);
+  succeed(b);
+  fail(b);
+  clock.advance(later);
+  succeed(b);
+  CHECK(b.metrics().window.successes == 1);
+  CHECK(b.metrics().window.failures == 0);
+  fail(b);
+  CHECK(b.current_state() == circuit::state::closed);
+}

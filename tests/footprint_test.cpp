@@ -1,0 +1,169 @@
+// A breaker's memory stays what construction made it, however many calls
+// fail: a million failures in closed (for every counter, with the clock
+// moving so that windows roll over), a million refusals while open and
+// while isolated, a million stale failures, and a million failed probes
+// allocate nothing at all. (allocation_test.cpp covers single calls; this
+// covers volume, where a growing container would show.)
+//
+// Counted: the calling thread's global operator new calls
+// (allocation_counter.hpp). Each breaker is used once before counting, so
+// that the thread's lane is claimed (see allocation_counter.hpp).
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+#include <vector>
+
+#include <circuit/circuit_breaker.hpp>
+#include <circuit/consecutive_failures.hpp>
+#include <circuit/failure_rate_window.hpp>
+#include <circuit/manual_clock.hpp>
+#include <circuit/net_failures.hpp>
+#include <circuit/sliding_window.hpp>
+
+#include "allocation_counter.hpp"
+#include "catch.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// A million; a fifth of it under ThreadSanitizer, which slows every lock
+// tenfold and has nothing to check in these single-threaded tests.
+#if defined(__SANITIZE_THREAD__)
+constexpr int million = 200'000;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr int million = 200'000;
+#else
+constexpr int million = 1'000'000;
+#endif
+#else
+constexpr int million = 1'000'000;
+#endif
+
+using circuit::state;
+template <class Counter>
+using breaker_of = circuit::circuit_breaker<circuit::manual_clock, Counter>;
+
+// Settings that a million failures, one every 10 ns, never trip.
+circuit::sliding_window untripped(circuit::sliding_window) { return {.max_failures = 3, .window = 10ns}; }
+circuit::consecutive_failures untripped(circuit::consecutive_failures) { return {.threshold = 4'000'000'000u}; }
+circuit::net_failures untripped(circuit::net_failures) { return {.threshold = 4'000'000'000u}; }
+circuit::failure_rate_window untripped(circuit::failure_rate_window) {
+  return {.failure_rate = 1.0, .minimum_calls = 4'000'000'000u, .window = 100ns, .buckets = 10};
+}
+
+// Some successes too: they keep the window's success lanes rolling.
+[[gnu::noinline]] void fail_and_succeed(auto& b, circuit::manual_clock& clock, int n) {
+  for (int i = 0; i < n; ++i) {
+    clock.advance(10ns);
+    b.try_guard().failure();
+    if (i % 4 == 0) b.try_guard().success();
+  }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a million failures in closed allocate nothing, for every counter", "[footprint]",
+                   circuit::sliding_window, circuit::consecutive_failures, circuit::net_failures,
+                   circuit::failure_rate_window) {
+  circuit::manual_clock clock;
+  breaker_of<TestType> b(untripped(TestType{}), {}, clock);
+  std::uint64_t events = 0;
+  auto sub = b.on_event([&](const circuit::event&) { ++events; });
+  fail_and_succeed(b, clock, 1);  // warm-up
+
+  CHECK(circuit_test::allocations_in([&] { fail_and_succeed(b, clock, million); }) == 0);
+  const auto m = b.metrics();
+  CHECK(m.state == state::closed);
+  CHECK(m.total.failures == million + 1);
+  CHECK(events == m.total.failures + m.total.successes);
+  // What the counter holds is bounded by its settings, not by the volume.
+  if constexpr (std::is_same_v<TestType, circuit::sliding_window>) {
+    CHECK(m.window.failures <= 1);
+  } else if constexpr (std::is_same_v<TestType, circuit::failure_rate_window>) {
+    CHECK(m.window.failures <= 10);
+  }
+}
+
+TEST_CASE("a million refusals while open and while isolated allocate nothing", "[footprint]") {
+  circuit::manual_clock clock;
+  breaker_of<circuit::sliding_window> b({}, {.open_for = circuit::fixed{1h}}, clock);
+  b.trip();
+  (void)b.try_guard();  // warm-up
+  auto refuse = [&] {
+    for (int i = 0; i < million; ++i) {
+      if (b.try_guard()) return;
+      clock.advance(1ns);
+    }
+  };
+  CHECK(circuit_test::allocations_in(refuse) == 0);
+  CHECK(b.current_state() == state::open);
+  b.isolate();
+  CHECK(circuit_test::allocations_in(refuse) == 0);
+  CHECK(b.current_state() == state::isolated);
+  CHECK(b.metrics().total.rejections == 2 * million + 1);
+}
+
+TEST_CASE("a million stale failures allocate nothing and move nothing", "[footprint]") {
+  circuit::manual_clock clock;
+  breaker_of<circuit::consecutive_failures> b({.threshold = 1}, {.open_for = circuit::fixed{1h}}, clock);
+  std::vector<breaker_of<circuit::consecutive_failures>::guard_type> permits;
+  permits.reserve(million);
+  b.try_guard().success();  // warm-up
+  for (int i = 0; i < million; ++i) permits.push_back(b.try_guard());
+  b.trip();
+  const auto before = b.metrics();
+  CHECK(circuit_test::allocations_in([&] {
+          for (auto& p : permits) p.failure();
+        }) == 0);
+  const auto after = b.metrics();
+  CHECK(after.state == state::open);
+  CHECK(after.generation == before.generation);
+  CHECK(after.open_until == before.open_until);
+  CHECK(after.stale_outcomes == million);
+  CHECK(after.total.failures == million);
+}
+
+TEST_CASE("a million failed half_open probes allocate nothing", "[footprint]") {
+  circuit::manual_clock clock;
+  breaker_of<circuit::consecutive_failures> b(
+      {.threshold = 1},
+      {.open_for = circuit::exponential{.initial = 1ns, .multiplier = 2.0, .max = 1ms, .jitter = 0.5, .seed = 7},
+       .half_open_max_calls = 2},
+      clock);
+  b.trip();
+  auto probe_and_fail = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      clock.advance(1ms);
+      auto probe = b.try_guard();
+      if (!probe) return;
+      probe.failure();
+    }
+  };
+  probe_and_fail(1);  // warm-up
+  CHECK(circuit_test::allocations_in([&] { probe_and_fail(million); }) == 0);
+  const auto m = b.metrics();
+  CHECK(m.state == state::open);
+  CHECK(m.total.failures == million + 1);
+  CHECK(m.generation == 2 * (million + 1) + 1);  // trip, then each probe: to half_open and back
+}
+
+TEST_CASE("a breaker's own size is fixed by its type", "[footprint]") {
+  // Everything that grows with use would be on the heap, and the tests
+  // above show nothing is allocated after construction. What the object
+  // itself takes, per Counter (lanes of cache lines, so a few hundred bytes):
+  const auto sizes = {sizeof(circuit::circuit_breaker<>),
+                      sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::consecutive_failures>),
+                      sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::net_failures>),
+                      sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::failure_rate_window>)};
+  for (const auto size : sizes) {
+    CHECK(size % circuit::detail::cache_line == 0);  // aligned to keep neighbours off its lines
+    CHECK(size <= 2048);
+  }
+  WARN("sizeof(circuit_breaker<...>) for sliding_window, consecutive_failures, net_failures, failure_rate_window: "
+       << *sizes.begin() << ", " << *(sizes.begin() + 1) << ", " << *(sizes.begin() + 2) << ", "
+       << *(sizes.begin() + 3) << " bytes");
+}

@@ -1,0 +1,414 @@
+#pragma once
+// A deliberately simple reference model of the breaker contract in
+// docs API.md, for differential testing (tests/model/driver.hpp).
+//
+// No cleverness on purpose: one mutex around everything, plain containers,
+// every failure time kept (a std::deque for sliding_window, a std::vector of
+// (time, outcome) for failure_rate_window with the slice rule applied on
+// reading), an explicit 64-bit generation, a map of outstanding permits, and
+// the open duration recomputed from its definition (initial * multiplier^n,
+// capped at max). Time is int64 nanoseconds on a clock that the driver only
+// moves forward.
+//
+// Where API.md leaves a choice to the implementation, the model follows the
+// implementation's documented choice and says so here:
+// - metrics() reports the state as it stands; it does not perform the lazy
+//   open -> half_open change (current_state() and admissions do);
+// - trip() on an open breaker restarts the open duration without a new
+//   generation and without a state_change event;
+// - an ignored probe gives back its slot and does not break a run of probe
+//   successes;
+// - a success is "slow" when strictly more than slow_call passed between
+//   admission and settlement.
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <circuit/event.hpp>
+#include <circuit/outcome.hpp>
+#include <circuit/state.hpp>
+
+namespace circuit_model {
+
+using circuit::event_kind;
+using circuit::outcome;
+using circuit::state;
+
+enum class counter_kind : std::uint8_t { sliding_window, consecutive_failures, net_failures, failure_rate_window };
+
+struct counter_config {
+  counter_kind kind = counter_kind::sliding_window;
+  std::uint32_t max_failures = 3;  // sliding_window
+  std::uint32_t threshold = 5;     // consecutive_failures, net_failures
+  double failure_rate = 0.5;       // failure_rate_window
+  std::uint32_t minimum_calls = 20;
+  std::uint32_t buckets = 10;
+  std::int64_t window = 60'000'000'000;  // sliding_window and failure_rate_window
+};
+
+struct open_config {
+  bool exponential = false;
+  std::int64_t fixed = 10'000'000'000;
+  std::int64_t initial = 1'000'000'000;
+  double multiplier = 2.0;
+  std::int64_t max = 60'000'000'000;
+  double jitter = 0.0;
+};
+
+struct config {
+  counter_config counter;
+  open_config open_for;
+  std::uint32_t half_open_max_calls = 1;
+  std::uint32_t success_threshold = 1;
+  std::optional<std::int64_t> slow_call;
+};
+
+struct counts {
+  std::uint64_t successes = 0, failures = 0, ignored = 0, rejections = 0;
+  friend bool operator==(const counts&, const counts&) = default;
+};
+
+struct snapshot {
+  state st = state::closed;
+  std::uint64_t generation = 0;
+  std::uint64_t window_failures = 0, window_successes = 0;
+  counts since_transition, total;
+  std::uint64_t stale_outcomes = 0;
+  std::uint64_t listener_errors = 0;
+  std::int64_t last_transition = 0;
+  std::optional<std::int64_t> open_until;
+};
+
+struct recorded_event {
+  event_kind kind;
+  state from, to;
+  bool has_error;
+  friend bool operator==(const recorded_event&, const recorded_event&) = default;
+};
+
+/// Why an admission was refused, as open_circuit_error reports it.
+struct refusal {
+  state in;
+  std::optional<std::int64_t> retry_after;
+};
+
+/// An open duration the model cannot know exactly (jitter): the breaker's
+/// choice must lie in [start + lo, start + hi] (saturated).
+struct pending_draw {
+  std::int64_t start, lo, hi;
+};
+
+class reference_model {
+ public:
+  using permit_id = std::uint64_t;
+
+  reference_model(config c, std::int64_t now) : cfg_(c), last_transition_(now) {}
+
+  /// Admission; on refusal returns nullopt and fills `*why`.
+  std::optional<permit_id> admit(std::int64_t now, refusal* why) {
+    std::lock_guard lock(mutex_);
+    if (state_ == state::open && now >= open_until_) become(state::half_open, now);
+    switch (state_) {
+      case state::closed: return grant(now);
+      case state::half_open:
+        if (probes_ < cfg_.half_open_max_calls) {
+          ++probes_;
+          return grant(now);
+        }
+        return reject(why, refusal{state::half_open, 0});
+      case state::open: return reject(why, refusal{state::open, open_until_ - now});
+      case state::isolated: return reject(why, refusal{state::isolated, std::nullopt});
+    }
+    return std::nullopt;
+  }
+
+  /// Settles permit `id` with `o` (before the slow-call rule); `has_error`:
+  /// the failure carries an exception.
+  void settle(permit_id id, outcome o, bool has_error, std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    const auto p = permits_.at(id);
+    permits_.erase(id);
+    if (o == outcome::success && cfg_.slow_call && now > p.admitted_at && now - p.admitted_at > *cfg_.slow_call) {
+      o = outcome::failure;
+      has_error = false;
+    }
+    if (o != outcome::failure) has_error = false;
+    const bool current = p.generation == generation_;
+    switch (o) {
+      case outcome::success: ++total_.successes; break;
+      case outcome::failure: ++total_.failures; break;
+      case outcome::ignored: ++total_.ignored; break;
+    }
+    if (!current) ++stale_;
+    if (o != outcome::ignored) emit(o == outcome::success ? event_kind::success : event_kind::failure, p.in, p.in, has_error);
+    if (!current) return;
+    if (p.in == state::half_open) {
+      switch (o) {
+        case outcome::success:
+          if (++probe_successes_ >= cfg_.success_threshold) {
+            become(state::closed, now);
+          } else {
+            --probes_;
+          }
+          break;
+        case outcome::failure:
+          ++retrips_;
+          open_now(now);
+          become(state::open, now);
+          break;
+        case outcome::ignored: --probes_; break;
+      }
+      return;
+    }
+    // Admitted in closed, and the breaker is still in that generation.
+    if (o == outcome::success) {
+      record_success(now);
+    } else if (o == outcome::failure) {
+      if (record_failure_trips(now)) {
+        open_now(now);
+        become(state::open, now);
+      }
+    }
+  }
+
+  state current_state(std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    if (state_ == state::open && now >= open_until_) become(state::half_open, now);
+    return state_;
+  }
+
+  void trip(std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    if (state_ == state::isolated) return;
+    open_now(now);
+    if (state_ != state::open) become(state::open, now);
+  }
+
+  void isolate(std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    if (state_ != state::isolated) become(state::isolated, now);
+  }
+
+  void reset(std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    become(state::closed, now);
+  }
+
+  [[nodiscard]] snapshot metrics(std::int64_t now) const {
+    std::lock_guard lock(mutex_);
+    snapshot s;
+    s.st = state_;
+    s.generation = generation_;
+    const auto [f, ok] = figures(now);
+    s.window_failures = f;
+    s.window_successes = ok;
+    s.total = total_;
+    s.since_transition = {total_.successes - base_.successes, total_.failures - base_.failures,
+                          total_.ignored - base_.ignored, total_.rejections - base_.rejections};
+    s.stale_outcomes = stale_;
+    s.listener_errors = listener_errors_;
+    s.last_transition = last_transition_;
+    if (state_ == state::open) s.open_until = open_until_;
+    return s;
+  }
+
+  /// Events since the last call.
+  std::vector<recorded_event> take_events() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(events_, {});
+  }
+
+  /// While set, a listener that throws is subscribed: every event counts
+  /// one listener error.
+  void set_throwing_listener(bool on) {
+    std::lock_guard lock(mutex_);
+    throwing_listener_ = on;
+  }
+
+  /// The jittered open duration to confirm, if the last step drew one.
+  std::optional<pending_draw> take_pending_draw() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(pending_, std::nullopt);
+  }
+  /// Takes the breaker's drawn `open_until` (checked by the caller).
+  void adopt_open_until(std::int64_t t) {
+    std::lock_guard lock(mutex_);
+    open_until_ = t;
+  }
+
+  // For the driver, to aim clock moves at exact boundaries.
+  [[nodiscard]] std::vector<std::int64_t> deadlines() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::int64_t> d;
+    if (state_ == state::open) d.push_back(open_until_);
+    for (const auto t : failure_times_) d.push_back(add(t, cfg_.counter.window));
+    const auto w = slice_width();
+    for (const auto& c : rate_calls_) d.push_back(add(floor_div(c.first, w) * w, cfg_.counter.window));
+    if (cfg_.slow_call) {
+      for (const auto& [id, p] : permits_) d.push_back(add(p.admitted_at, *cfg_.slow_call));
+    }
+    return d;
+  }
+  [[nodiscard]] std::size_t outstanding() const {
+    std::lock_guard lock(mutex_);
+    return permits_.size();
+  }
+
+ private:
+  struct permit_record {
+    std::uint64_t generation;
+    state in;
+    std::int64_t admitted_at;
+  };
+
+  static std::int64_t add(std::int64_t t, std::int64_t d) {
+    return t > std::numeric_limits<std::int64_t>::max() - d ? std::numeric_limits<std::int64_t>::max() : t + d;
+  }
+  static std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+    const auto q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+  }
+  [[nodiscard]] std::int64_t slice_width() const {
+    return cfg_.counter.window / static_cast<std::int64_t>(cfg_.counter.buckets);
+  }
+
+  permit_id grant(std::int64_t now) {
+    const auto id = next_id_++;
+    permits_[id] = permit_record{generation_, state_, now};
+    return id;
+  }
+
+  std::optional<permit_id> reject(refusal* why, refusal r) {
+    ++total_.rejections;
+    if (why != nullptr) *why = r;
+    emit(event_kind::rejected, state_, state_, false);
+    return std::nullopt;
+  }
+
+  void emit(event_kind k, state from, state to, bool has_error) {
+    events_.push_back({k, from, to, has_error});
+    if (throwing_listener_) ++listener_errors_;
+  }
+
+  // A state change (or reset): new generation, every probe slot freed.
+  void become(state to, std::int64_t now) {
+    const auto from = state_;
+    state_ = to;
+    ++generation_;
+    probes_ = 0;
+    probe_successes_ = 0;
+    last_transition_ = now;
+    base_ = total_;
+    if (to == state::closed) {
+      failure_times_.clear();
+      rate_calls_.clear();
+      run_ = 0;
+      retrips_ = 0;
+    }
+    if (from != to) emit(event_kind::state_change, from, to, false);
+  }
+
+  // Sets open_until for an open spell starting now.
+  void open_now(std::int64_t now) {
+    const auto& o = cfg_.open_for;
+    if (!o.exponential) {
+      open_until_ = add(now, o.fixed);
+      return;
+    }
+    long double full = static_cast<long double>(o.initial);
+    for (std::uint64_t i = 0; i < retrips_ && full < static_cast<long double>(o.max); ++i) {
+      full *= static_cast<long double>(o.multiplier);
+    }
+    full = std::min(full, static_cast<long double>(o.max));
+    const auto hi = static_cast<std::int64_t>(full);
+    if (o.jitter == 0.0) {
+      open_until_ = add(now, hi);
+      return;
+    }
+    const auto lo = std::max<std::int64_t>(1, static_cast<std::int64_t>(full * (1.0L - o.jitter)) - 1);
+    pending_ = pending_draw{now, lo, hi};
+    open_until_ = add(now, hi);
+  }
+
+  void record_success(std::int64_t now) {
+    switch (cfg_.counter.kind) {
+      case counter_kind::sliding_window: break;
+      case counter_kind::consecutive_failures: run_ = 0; break;
+      case counter_kind::net_failures:
+        if (run_ > 0) --run_;
+        break;
+      case counter_kind::failure_rate_window: rate_calls_.emplace_back(now, false); break;
+    }
+  }
+
+  bool record_failure_trips(std::int64_t now) {
+    switch (cfg_.counter.kind) {
+      case counter_kind::sliding_window:
+        failure_times_.push_back(now);
+        return figures(now).first > cfg_.counter.max_failures;
+      case counter_kind::consecutive_failures:
+      case counter_kind::net_failures: return ++run_ >= cfg_.counter.threshold;
+      case counter_kind::failure_rate_window: {
+        rate_calls_.emplace_back(now, true);
+        const auto [failed, ok] = figures(now);
+        const auto calls = failed + ok;
+        return calls >= cfg_.counter.minimum_calls &&
+               static_cast<double>(failed) / static_cast<double>(calls) >= cfg_.counter.failure_rate;
+      }
+    }
+    return false;
+  }
+
+  // (failures, successes) the counter holds at `now`.
+  [[nodiscard]] std::pair<std::uint64_t, std::uint64_t> figures(std::int64_t now) const {
+    std::uint64_t failed = 0, ok = 0;
+    switch (cfg_.counter.kind) {
+      case counter_kind::sliding_window:
+        // A failure exactly `window` old has left the window.
+        for (const auto t : failure_times_) failed += (now - t < cfg_.counter.window) ? 1 : 0;
+        break;
+      case counter_kind::consecutive_failures:
+      case counter_kind::net_failures: failed = run_; break;
+      case counter_kind::failure_rate_window: {
+        // Slice j covers [j*w, (j+1)*w) and counts while now - j*w < window.
+        const auto w = slice_width();
+        for (const auto& [t, is_failure] : rate_calls_) {
+          const auto j = floor_div(t, w);
+          if (now - j * w < cfg_.counter.window) (is_failure ? failed : ok) += 1;
+        }
+        break;
+      }
+    }
+    return {failed, ok};
+  }
+
+  mutable std::mutex mutex_;
+  config cfg_;
+  state state_ = state::closed;
+  std::uint64_t generation_ = 0;
+  std::int64_t open_until_ = 0;
+  std::int64_t last_transition_;
+  std::uint32_t probes_ = 0;
+  std::uint32_t probe_successes_ = 0;
+  std::uint64_t retrips_ = 0;  // failed probes since the circuit last closed
+  counts total_, base_;
+  std::uint64_t stale_ = 0;
+  std::uint64_t listener_errors_ = 0;
+  bool throwing_listener_ = false;
+  std::map<permit_id, permit_record> permits_;
+  permit_id next_id_ = 1;
+  std::deque<std::int64_t> failure_times_;                  // sliding_window
+  std::vector<std::pair<std::int64_t, bool>> rate_calls_;  // failure_rate_window: (time, failed)
+  std::uint64_t run_ = 0;                                   // consecutive / net failures
+  std::vector<recorded_event> events_;
+  std::optional<pending_draw> pending_;
+};
+
+}  // namespace circuit_model
