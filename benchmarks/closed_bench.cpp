@@ -2,9 +2,12 @@
 // every counter; successes, and failures that do not trip; one thread and
 // two threads sharing one breaker. See README.md for the figures.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <limits>
+#include <memory>
 #include <type_traits>
 
 #include <circuit/circuit.hpp>
@@ -171,6 +174,52 @@ void BM_call_throw(benchmark::State& state) {
   report_resets(state, resets);
 }
 
+// Control for the two-thread figures: a guarded no-op that does what the
+// breaker avoids, one shared read-modify-write per call. When both threads
+// really run at once its two-thread figure rises well above one thread's.
+std::atomic<std::uint64_t> shared_count{0};
+
+void BM_shared_fetch_add(benchmark::State& state) {
+  for (auto _ : state) {
+    bench::noop();
+    shared_count.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// The floor under call(): the work its semantics need, hand-inlined. One
+// load to admit, the no-op, a tally in this thread's lane, the generation
+// re-check and the no-listener check (through a pointer, as the breaker's
+// listener list is shared). call() adds the permit's bookkeeping to this.
+struct floor_listeners {
+  std::atomic<const void*> current{nullptr};
+  std::shared_ptr<floor_listeners> forward;
+};
+struct floor_breaker {
+  std::atomic<std::uint64_t> word{0};
+  circuit::detail::striped_counters<1> tallies;
+  std::shared_ptr<floor_listeners> listeners = std::make_shared<floor_listeners>();
+};
+
+void BM_floor_hand_inlined(benchmark::State& state) {
+  static floor_breaker b;
+  for (auto _ : state) {
+    const auto w = b.word.load(std::memory_order_acquire);
+    if ((w & 0xff) != 0) continue;
+    bench::noop();
+    b.tallies.add(0);
+    if ((b.word.load(std::memory_order_acquire) >> 32) != (w >> 32)) benchmark::DoNotOptimize(w);
+    if (b.listeners->current.load(std::memory_order_relaxed) != nullptr || b.listeners->forward) {
+      benchmark::DoNotOptimize(w);
+    }
+  }
+}
+
+// What guard() and try_guard() pay so that a permit left unsettled can tell
+// whether its scope was left by an exception.
+void BM_uncaught_exceptions(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(std::uncaught_exceptions());
+}
+
 }  // namespace
 
 // Each benchmark at 1 thread and at 2 threads sharing the breaker (wall
@@ -192,6 +241,10 @@ CLOSED_COUNTER(steady, circuit::net_failures, "net_failures");
 CLOSED_COUNTER(steady, circuit::failure_rate_window, "failure_rate_window");
 CLOSED_COUNTER(coarse, circuit::failure_rate_window, "failure_rate_window/coarse");
 
+BENCHMARK(BM_floor_hand_inlined);
+BENCHMARK(BM_uncaught_exceptions);
+BENCHMARK(BM_shared_fetch_add);
+BENCHMARK(BM_shared_fetch_add)->Threads(2)->UseRealTime();
 BENCHMARK(BM_direct_throw);
 BENCHMARK_TEMPLATE(BM_call_throw, steady, circuit::sliding_window)->Name("call/throw/sliding_window");
 

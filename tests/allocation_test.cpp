@@ -12,6 +12,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -67,7 +68,7 @@ TEST_CASE("the allocation counter sees this thread's allocations through operato
           delete p;
         }) == 1);
   CHECK(circuit_test::allocations_in([&] {
-          std::function<void()> f([big = std::array<char, 100>{}] {});
+          std::function<std::size_t()> f([big = std::array<char, 100>{}] { return big.size(); });
           escape(&f);
         }) == 1);
 }

@@ -415,3 +415,31 @@ TEST_CASE("a slow_call of nanoseconds::max() is never exceeded within the clock'
   CHECK(one.metrics().total.failures == 1);
   CHECK(one.current_state() == state::open);
 }
+
+TEST_CASE("a clock jump of a multiple of 2^24 slices does not bring back a rate window's old calls",
+          "[bad_input]") {
+  // Regression: a slot kept only the low 24 bits of its slice index, so
+  // after a jump of exactly m * 2^24 slices (m a multiple of the slot count)
+  // the calls of long ago passed for current ones: one success and one
+  // failure tripped the breaker, counted with 18 ancient calls. 1 ns slices
+  // make that a 0.18 s jump.
+  for (std::int64_t m = 1; m <= 24; ++m) {
+    CAPTURE(m);
+    circuit::manual_clock clock(tp(0s));
+    breaker_of<circuit::failure_rate_window> b(
+        {.failure_rate = 0.5, .minimum_calls = 20, .window = 10ns, .buckets = 10}, {}, clock);
+    for (int i = 0; i < 9; ++i) {
+      clock.set(tp(ns(i)));
+      b.try_guard().failure();
+      b.try_guard().success();
+    }
+    REQUIRE(b.current_state() == state::closed);  // 9 of 18
+    clock.set(tp(ns((m << 24) + 8)));
+    b.try_guard().success();
+    fail(b, 1);
+    const auto w = b.metrics().window;
+    CHECK(w.failures == 1);
+    CHECK(w.successes == 1);
+    CHECK(b.current_state() == state::closed);
+  }
+}

@@ -52,7 +52,7 @@ totals run_seeds(std::uint64_t first_seed, int sequences, std::size_t steps) {
 
 }  // namespace
 
-TEST_CASE("the breaker agrees with the reference model over 200 seeded sequences of 300 operations", "[model]") {
+TEST_CASE("the breaker agrees with the reference model on seeded random sequences of 300 operations", "[model]") {
   const auto t = run_seeds(20240601, 200 / share, 300);
   // The sequences did exercise the breaker: calls got through, states changed.
   CHECK(t.steps == 200u / share * 300u);
@@ -60,7 +60,7 @@ TEST_CASE("the breaker agrees with the reference model over 200 seeded sequences
   CHECK(t.transitions > 2'000u / share);
 }
 
-TEST_CASE("the breaker agrees with the reference model over 2000 short seeded sequences", "[model]") {
+TEST_CASE("the breaker agrees with the reference model on many short seeded sequences", "[model]") {
   // Short runs weigh the start of a breaker's life and the configurations.
   const auto t = run_seeds(7, 2000 / share, 25);
   CHECK(t.steps == 2000u / share * 25u);

@@ -135,7 +135,9 @@ class circuit_breaker {
   /// Runs `fn(args...)` through the breaker: throws `open_circuit_error`
   /// without running it when refused; otherwise records the outcome
   /// (exceptions and, where the predicate looks at them, return values) and
-  /// returns what `fn` returned or rethrows what it threw.
+  /// returns what `fn` returned or rethrows what it threw. If the
+  /// ErrorPredicate itself throws, the call counts as a failure and the
+  /// predicate's exception propagates instead.
   template <class F, class... Args>
     requires std::invocable<F&, Args...>
   std::invoke_result_t<F&, Args...> call(F&& fn, Args&&... args) {
@@ -186,8 +188,10 @@ class circuit_breaker {
     return detail::state_of(w);
   }
 
-  /// A snapshot of the state and the call counts.
+  /// A snapshot of the state and the call counts. Like `current_state()`,
+  /// moves open to half_open once the open duration has passed.
   [[nodiscard]] metrics_type metrics() const {
+    (void)current_state();
     const auto now = now_ns();
     std::lock_guard lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
@@ -396,8 +400,10 @@ class circuit_breaker {
   }
 
   // Failures, ignored outcomes and probes: under the lock, where the counter
-  // decides and transitions happen.
-  void settle_slow(const detail::ticket& t, outcome o, std::exception_ptr error, std::int64_t now) noexcept {
+  // decides and transitions happen. Kept out of line so that settle(), the
+  // success path, stays small enough to be inlined into the caller.
+  [[gnu::noinline]] void settle_slow(const detail::ticket& t, outcome o, std::exception_ptr error,
+                                     std::int64_t now) noexcept {
     std::unique_lock lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
     const bool current = detail::generation_of(w) == t.generation;

@@ -11,8 +11,9 @@ namespace circuit {
 
 /// Returned by `on_event()`. Destroying it (or calling `reset()`)
 /// unsubscribes the listener; after that no other thread is inside it
-/// (unless the unsubscribing thread is itself inside a listener of the same
-/// breaker, which cannot wait for itself). Move-only. May outlive the
+/// (unless the unsubscribing thread is itself inside a listener, which
+/// must not wait: the listener may still be finishing a call on another
+/// thread then). Move-only. May outlive the
 /// breaker. Not thread-safe: one owner at a time.
 class [[nodiscard]] subscription {
  public:

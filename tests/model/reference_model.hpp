@@ -12,8 +12,8 @@
 //
 // Where API.md leaves a choice to the implementation, the model follows the
 // implementation's documented choice and says so here:
-// - metrics() reports the state as it stands; it does not perform the lazy
-//   open -> half_open change (current_state() and admissions do);
+// - metrics() is a state query: like current_state() and admissions, it
+//   performs the lazy open -> half_open change once open_for has passed;
 // - trip() on an open breaker restarts the open duration without a new
 //   generation and without a state_change event;
 // - an ignored probe gives back its slot and does not break a run of probe
@@ -123,7 +123,9 @@ class reference_model {
           return grant(now);
         }
         return reject(why, refusal{state::half_open, 0});
-      case state::open: return reject(why, refusal{state::open, open_until_ - now});
+      case state::open:
+        return reject(why, refusal{state::open, static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                                    span(open_until_, now), std::numeric_limits<std::int64_t>::max()))});
       case state::isolated: return reject(why, refusal{state::isolated, std::nullopt});
     }
     return std::nullopt;
@@ -135,7 +137,8 @@ class reference_model {
     std::lock_guard lock(mutex_);
     const auto p = permits_.at(id);
     permits_.erase(id);
-    if (o == outcome::success && cfg_.slow_call && now > p.admitted_at && now - p.admitted_at > *cfg_.slow_call) {
+    if (o == outcome::success && cfg_.slow_call && now > p.admitted_at &&
+        span(now, p.admitted_at) > static_cast<std::uint64_t>(*cfg_.slow_call)) {
       o = outcome::failure;
       has_error = false;
     }
@@ -201,8 +204,9 @@ class reference_model {
     become(state::closed, now);
   }
 
-  [[nodiscard]] snapshot metrics(std::int64_t now) const {
+  snapshot metrics(std::int64_t now) {
     std::lock_guard lock(mutex_);
+    if (state_ == state::open && now >= open_until_) become(state::half_open, now);
     snapshot s;
     s.st = state_;
     s.generation = generation_;
@@ -268,6 +272,10 @@ class reference_model {
     std::int64_t admitted_at;
   };
 
+  // later - earlier, for later >= earlier: exact even across the whole range.
+  static std::uint64_t span(std::int64_t later, std::int64_t earlier) {
+    return static_cast<std::uint64_t>(later) - static_cast<std::uint64_t>(earlier);
+  }
   static std::int64_t add(std::int64_t t, std::int64_t d) {
     return t > std::numeric_limits<std::int64_t>::max() - d ? std::numeric_limits<std::int64_t>::max() : t + d;
   }
@@ -372,7 +380,9 @@ class reference_model {
     switch (cfg_.counter.kind) {
       case counter_kind::sliding_window:
         // A failure exactly `window` old has left the window.
-        for (const auto t : failure_times_) failed += (now - t < cfg_.counter.window) ? 1 : 0;
+        for (const auto t : failure_times_) {
+          failed += span(now, t) < static_cast<std::uint64_t>(cfg_.counter.window) ? 1 : 0;
+        }
         break;
       case counter_kind::consecutive_failures:
       case counter_kind::net_failures: failed = run_; break;
@@ -381,7 +391,7 @@ class reference_model {
         const auto w = slice_width();
         for (const auto& [t, is_failure] : rate_calls_) {
           const auto j = floor_div(t, w);
-          if (now - j * w < cfg_.counter.window) (is_failure ? failed : ok) += 1;
+          if (span(now, j * w) < static_cast<std::uint64_t>(cfg_.counter.window)) (is_failure ? failed : ok) += 1;
         }
         break;
       }

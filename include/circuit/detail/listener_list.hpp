@@ -7,9 +7,10 @@
 // load the snapshot. A writer publishes a new snapshot, then drains the
 // counters one version at a time (the Left-Right scheme of Ramalhete and
 // Correia), so later readers cannot starve it. Only then is the old snapshot
-// freed. A thread that is itself inside a listener of this list does not
-// wait (it would wait for itself); the old snapshot is kept until a later
-// writer or the destructor can free it.
+// freed. A thread that is itself inside a listener (of any list) does not
+// wait: it could wait for itself, or deadlock with a thread inside a
+// listener of another list that waits for it. The old snapshot is then
+// kept until a later writer or the destructor can free it.
 
 #include <atomic>
 #include <cstdint>
@@ -70,9 +71,9 @@ class listener_list {
   /// Calls every listener with `e`. A listener that throws is skipped over;
   /// returns how many threw.
   std::uint32_t dispatch(const event& e) const noexcept {
-    frame f{this, version_.load(std::memory_order_seq_cst) & 1u, frames};
-    readers_[f.version].fetch_add(1, std::memory_order_seq_cst);
-    frames = &f;
+    const auto version = version_.load(std::memory_order_seq_cst) & 1u;
+    readers_[version].fetch_add(1, std::memory_order_seq_cst);
+    ++dispatch_depth;
     std::uint32_t failed = 0;
     if (const auto* listeners = current_.load(std::memory_order_seq_cst)) {
       for (const auto& l : *listeners) {
@@ -87,8 +88,8 @@ class listener_list {
 #endif
       }
     }
-    frames = f.prev;
-    readers_[f.version].fetch_sub(1, std::memory_order_release);
+    --dispatch_depth;
+    readers_[version].fetch_sub(1, std::memory_order_release);
     if (forward_) failed += forward_->dispatch(e);
     return failed;
   }
@@ -100,21 +101,12 @@ class listener_list {
   };
   using snapshot = std::vector<entry>;
 
-  // A dispatch in progress on this thread, so that a listener may subscribe
-  // or unsubscribe without waiting for itself.
-  struct frame {
-    const listener_list* list;
-    std::uint32_t version;
-    frame* prev;
-  };
-  static inline thread_local frame* frames = nullptr;
+  // Listener calls in progress on this thread, of any list. A thread inside
+  // one must not wait for readers: it could wait for itself, or for a
+  // thread inside another list's listener that waits for it.
+  static inline thread_local std::uint32_t dispatch_depth = 0;
 
-  [[nodiscard]] bool inside_dispatch() const noexcept {
-    for (auto* f = frames; f != nullptr; f = f->prev) {
-      if (f->list == this) return true;
-    }
-    return false;
-  }
+  [[nodiscard]] static bool inside_dispatch() noexcept { return dispatch_depth != 0; }
 
   void wait_for_readers(std::uint32_t version) const noexcept {
     while (readers_[version].load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
