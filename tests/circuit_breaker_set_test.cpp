@@ -425,12 +425,14 @@ TEST_CASE("evict_idle never evicts a peer with a guard held, nor an open or isol
   auto held = peers.guard("held");
   trip_by_failures(peers, "open");
   peers.get("isolated").isolate();
-  (void)peers.get("idle");
+  peers.call("idle", [] {});
+  (void)peers.get("handed_out");  // a reference went out: never evicted
 
   CHECK(peers.evict_idle(1s) == 0);
   clock.advance(1h);
   CHECK(peers.evict_idle(1s) == 1);  // only "idle"
   CHECK_FALSE(peers.contains("idle"));
+  CHECK(peers.contains("handed_out"));
   CHECK(peers.contains("held"));
   CHECK(peers.contains("open"));  // open for 10 s, long passed, but not closed: kept
   CHECK(peers.contains("isolated"));
@@ -443,16 +445,18 @@ TEST_CASE("evict_idle never evicts a peer with a guard held, nor an open or isol
   clock.advance(1s);
   CHECK(peers.evict_idle(1s) == 1);
   CHECK_FALSE(peers.contains("held"));
-  CHECK(peers.size() == 2);
+  CHECK(peers.size() == 3);
 }
 
 TEST_CASE("at max_peers a new peer evicts the idlest closed peer that is not in use", "[circuit_breaker_set]") {
   circuit::manual_clock clock;
   peer_set peers({}, {}, clock);
-  peers.set_max_peers(3);
-  (void)peers.get("oldest");  // made at t = 0, used at t = 15 s
+  peers.set_max_peers(4);
+  (void)peers.get("handed_out");  // made first, but a reference went out: never evicted
+  peers.call("oldest", [] {});    // made at t = 0, used again at t = 15 s
   clock.advance(10s);
-  (void)peers.get("idlest");  // made at t = 10 s, never used
+  peers.call("idlest", [] {});  // made at t = 10 s, not used again
+  CHECK(peers.evict_idle(1h) == 0);  // a look at t = 10 s: both quiet since then
   clock.advance(1s);
   auto held = peers.guard("held");  // in use
   clock.advance(4s);
@@ -460,7 +464,8 @@ TEST_CASE("at max_peers a new peer evicts the idlest closed peer that is not in 
   clock.advance(5s);
 
   (void)peers.get("newcomer");
-  CHECK(peers.size() == 3);
+  CHECK(peers.size() == 4);
+  CHECK(peers.contains("handed_out"));
   CHECK_FALSE(peers.contains("idlest"));
   CHECK(peers.contains("oldest"));
   CHECK(peers.contains("held"));
@@ -468,7 +473,7 @@ TEST_CASE("at max_peers a new peer evicts the idlest closed peer that is not in 
 
   // A peer that exists is found without evicting anything.
   (void)peers.get("oldest");
-  CHECK(peers.size() == 3);
+  CHECK(peers.size() == 4);
 }
 
 TEST_CASE("at max_peers with every peer in use or not closed a new peer throws std::length_error",
@@ -655,4 +660,40 @@ TEST_CASE("concurrent calls through a set add up exactly per peer", "[circuit_br
     total += m.total.successes;
   }
   CHECK(total == std::uint64_t{threads} * calls_per_thread);
+}
+
+TEST_CASE("eviction runs no listener under the set's lock, so a set listener may call back into the set",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  std::vector<std::string> made_by_listener;
+  auto sub = peers.on_event([&](const circuit::event& e) {
+    if (e.kind != circuit::event_kind::state_change) return;
+    made_by_listener.push_back("from-" + std::string(e.name));
+    peers.call(made_by_listener.back(), [] {});  // takes the set's writer lock
+  });
+  trip_by_failures(peers, "flaky");  // the listener runs once, for closed -> open
+  REQUIRE(made_by_listener.size() == 1);
+  clock.advance(1h);  // open has long passed: a lazy change to half_open is due
+  CHECK(peers.evict_idle(1s) == 0);  // "from-flaky" was made just now
+  CHECK(peers.evict_idle(1s) == 0);  // not quiet for 1 s yet
+  // Eviction looked without moving "flaky" to half_open (no listener ran).
+  CHECK(made_by_listener.size() == 1);
+  CHECK(peers.get("flaky").current_state() == circuit::state::half_open);
+  CHECK(made_by_listener.size() == 2);
+}
+
+TEST_CASE("a peer handed out by get() is never evicted, so a permit taken on the reference stays valid",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  peers.set_max_peers(1);
+  auto g = peers.get("a").try_guard();  // not pinned: the set cannot see this permit
+  REQUIRE(g);
+  clock.advance(1h);
+  CHECK_THROWS_AS(peers.get("b"), std::length_error);  // "a" may not make room
+  CHECK(peers.evict_idle(0ns) == 0);
+  CHECK(peers.contains("a"));
+  g.success();  // ASan would report a use-after-free here had "a" been evicted
+  CHECK(peers.get("a").metrics().total.successes == 1);
 }

@@ -426,3 +426,23 @@ TEST_CASE("listeners may come and go while other threads call through the breake
   CHECK(permanent.load() == m.total.successes + m.total.failures);
   CHECK(m.listener_errors == 0);
 }
+
+TEST_CASE("subscribing and unsubscribing others never copies a listener that is running, nor loses its state",
+          "[event][threads]") {
+  circuit::manual_clock clock;
+  breaker b(circuit::consecutive_failures{.threshold = 1'000'000}, {}, clock);
+  std::atomic<int> last_seen{0};
+  // A stateful listener: a copy of it would count on from where the copy was made.
+  auto counting = b.on_event([n = 0, &last_seen](const circuit::event&) mutable { last_seen.store(++n); });
+  constexpr int calls = 4'000;
+  std::atomic<bool> done{false};
+  std::thread churn([&] {
+    while (!done.load()) {
+      auto other = b.on_event([](const circuit::event&) {});
+    }
+  });
+  for (int i = 0; i < calls; ++i) b.try_guard().success();
+  done.store(true);
+  churn.join();
+  CHECK(last_seen.load() == calls);
+}

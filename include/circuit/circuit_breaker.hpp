@@ -50,6 +50,23 @@ struct breaker_access {
   static void forward_events(Breaker& b, std::shared_ptr<const listener_list> to) noexcept {
     b.listeners_->forward_to(std::move(to));
   }
+
+  // What eviction needs to know, read without the lazy open -> half_open
+  // change: that would run listeners, and the set calls this under its lock.
+  struct idle_view {
+    state current;
+    std::uint64_t window_failures;
+    std::uint64_t activity;  // every outcome and rejection so far
+  };
+  template <class Breaker>
+  static idle_view look(const Breaker& b) {
+    const auto now = b.now_ns();
+    std::lock_guard lock(b.mutex_);
+    const auto t = b.totals_locked();
+    return {state_of(b.word_.load(std::memory_order_relaxed)),
+            b.recorder_.figures(std::chrono::nanoseconds(now)).failures,
+            t.successes + t.failures + t.ignored + t.rejections};
+  }
 };
 }  // namespace detail
 
@@ -114,7 +131,7 @@ class circuit_breaker {
   [[nodiscard]] guard_type try_guard() noexcept {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::state_of(w) == state::closed) [[likely]] {
-      return guard_type(*this, {detail::generation_of(w), state::closed, slow_call_ ? now_ns() : 0});
+      return guard_type(*this, closed_ticket(w));
     }
     return admit_slow(w, nullptr);
   }
@@ -124,7 +141,7 @@ class circuit_breaker {
   [[nodiscard]] guard_type guard() {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::state_of(w) == state::closed) [[likely]] {
-      return guard_type(*this, {detail::generation_of(w), state::closed, slow_call_ ? now_ns() : 0});
+      return guard_type(*this, closed_ticket(w));
     }
     refusal r;
     auto g = admit_slow(w, &r);
@@ -257,8 +274,7 @@ class circuit_breaker {
   template <class F>
     requires std::invocable<F&, const event&>
   [[nodiscard]] subscription on_event(F&& listener) {
-    const auto id = listeners_->add(std::function<void(const event&)>(std::forward<F>(listener)));
-    return subscription(listeners_, id);
+    return detail::subscribe(listeners_, std::forward<F>(listener));
   }
 
  private:
@@ -281,12 +297,17 @@ class circuit_breaker {
   guard_type guard_for_call() {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::state_of(w) == state::closed) [[likely]] {
-      return guard_type(*this, {detail::generation_of(w), state::closed, slow_call_ ? now_ns() : 0},
-                        typename guard_type::settled_by_taker{});
+      return guard_type(*this, closed_ticket(w), typename guard_type::settled_by_taker{});
     }
     return guard();
   }
 #endif
+
+  // A closed-state admission: the generation, and the time only when slow
+  // calls count.
+  [[nodiscard]] detail::ticket closed_ticket(detail::word_t w) const noexcept {
+    return {detail::generation_of(w), state::closed, slow_call_ ? now_ns() : 0};
+  }
 
   // ---- Time ---------------------------------------------------------------
 
@@ -313,7 +334,7 @@ class circuit_breaker {
     for (;;) {
       switch (detail::state_of(w)) {
         case state::closed:
-          return guard_type(*this, {detail::generation_of(w), state::closed, slow_call_ ? now_ns() : 0});
+          return guard_type(*this, closed_ticket(w));
         case state::half_open:
           if (detail::probes_of(w) < probe_limit_) {
             const auto at = slow_call_ ? now_ns() : 0;
@@ -444,6 +465,7 @@ class circuit_breaker {
   }
 
   void settle_error(const detail::ticket& t, std::exception_ptr e) {
+    if (!e) return settle(t, outcome::failure, nullptr);  // nothing to classify
 #if defined(__cpp_exceptions)
     outcome o = outcome::failure;
     try {

@@ -63,10 +63,11 @@ struct transparent_hash {
 /// lock and write no shared cache line; creating, erasing and evicting
 /// peers serialize on one mutex.
 ///
-/// Lifetimes: a reference from `get()` stays valid while the set holds the
-/// peer (until `erase()` or an eviction removes it). A guard, and a call in
-/// progress, pin their peer: eviction skips it, and `erase()` defers its
-/// destruction until the last pin is gone. Guards must not outlive the set.
+/// Lifetimes: a reference from `get()` stays valid until `erase()` removes
+/// the peer (eviction never takes a peer that was handed out). A guard, and
+/// a call in progress, pin their peer: eviction skips it, and `erase()`
+/// defers its destruction until the last pin is gone. Guards must not
+/// outlive the set.
 template <class Breaker = circuit_breaker<>, class Key = std::string, class Hash = transparent_hash<Key>>
 class circuit_breaker_set {
   struct node;
@@ -162,16 +163,21 @@ class circuit_breaker_set {
   }
 
   /// The breaker of `peer`, made from the defaults on first use. Many
-  /// threads asking for the same new peer at once get one breaker.
+  /// threads asking for the same new peer at once get one breaker. The set
+  /// cannot see what a reference is used for, so a peer handed out here is
+  /// never evicted (only `erase()` removes it); calls by peer id
+  /// (`call`, `guard`, `try_guard`) leave it evictable.
   template <class K>
     requires std::convertible_to<const K&, Key> || std::is_constructible_v<Key, const K&>
   [[nodiscard]] Breaker& get(const K& peer) {
     pin p = find_or_create(peer);
+    node_of(p)->handed_out.store(true, std::memory_order_relaxed);
     return node_of(p)->breaker;
   }
 
   /// Gives `peer` its own settings, if it has no breaker yet. Returns its
   /// breaker, and whether it was made now (false: it existed, unchanged).
+  /// Like `get()`, it hands out a reference: the peer is never evicted.
   template <class K>
   std::pair<Breaker&, bool> try_emplace(const K& peer, counter_type counter, circuit::options settings) {
     bool made = false;
@@ -179,6 +185,7 @@ class circuit_breaker_set {
       made = true;
       return std::make_unique<node>(key, std::move(counter), named(std::move(settings), key), clock_, predicate_);
     });
+    node_of(p)->handed_out.store(true, std::memory_order_relaxed);
     return {node_of(p)->breaker, made};
   }
 
@@ -254,7 +261,8 @@ class circuit_breaker_set {
   }
 
   /// Removes the peers that are closed, unused, hold no failure in their
-  /// counter's window, and have recorded nothing for at least `idle_for`.
+  /// counter's window, were never handed out by `get()`/`try_emplace()`,
+  /// and have recorded nothing for at least `idle_for`.
   /// Activity is sampled when the set looks (here and at the `max_peers`
   /// cap), so call it periodically: a peer goes once two looks spanning
   /// `idle_for` saw the same totals. Returns how many were removed.
@@ -277,8 +285,7 @@ class circuit_breaker_set {
   template <class F>
     requires std::invocable<F&, const event&>
   [[nodiscard]] subscription on_event(F&& listener) {
-    const auto id = events_->add(std::function<void(const event&)>(std::forward<F>(listener)));
-    return subscription(events_, id);
+    return detail::subscribe(events_, std::forward<F>(listener));
   }
 
  private:
@@ -289,6 +296,9 @@ class circuit_breaker_set {
     std::size_t hash = 0;
     Breaker breaker;
     detail::striped_counters<1> pins;  // callers inside, summed over lanes
+    // Set by get() and try_emplace(): a reference went out, and the set
+    // cannot see what it is used for, so the peer is never evicted.
+    std::atomic<bool> handed_out{false};
     // Idle tracking, under writer_.
     std::uint64_t last_activity = 0;
     std::int64_t quiet_since = 0;
@@ -371,9 +381,10 @@ class circuit_breaker_set {
     made->quiet_since = now_ns();
     detail::breaker_access::forward_events(made->breaker, events_);
     made->pins.add(0);
-    node* n = made.get();
-    link_locked(made.release());
-    return pin(n);
+    pin p(made.get());  // unwinding from here unpins
+    link_locked(made.get());
+    made.release();  // the table owns it now
+    return p;
   }
 
   // ---- Writing (under writer_) ----------------------------------------------
@@ -387,11 +398,22 @@ class circuit_breaker_set {
     return nullptr;
   }
 
+  // Throws only before `n` is linked (out of memory); a failed growth
+  // leaves the table as it was, just fuller.
   void link_locked(node* n) {
     auto* t = table_.load(std::memory_order_relaxed);
     auto& head = t->buckets[n->hash & t->mask];
     head.store(new link{n, head.load(std::memory_order_relaxed)}, std::memory_order_seq_cst);
-    if (size_.fetch_add(1, std::memory_order_relaxed) + 1 > t->mask + 1) grow_locked();
+    if (size_.fetch_add(1, std::memory_order_relaxed) + 1 > t->mask + 1) {
+#if defined(__cpp_exceptions)
+      try {
+        grow_locked();
+      } catch (const std::bad_alloc&) {
+      }
+#else
+      grow_locked();
+#endif
+    }
   }
 
   // Doubles the buckets: new links for every node, then the old table and
@@ -453,8 +475,17 @@ class circuit_breaker_set {
     });
   }
 
-  // Evicts up to `limit` closed, unpinned peers quiet for at least
-  // `idle_for`, idlest first. Pinned peers are put back.
+  // True when `n` may go: closed, no failure in its counter's window (that
+  // would let a flapping peer escape tripping), not handed out by get(),
+  // and no caller inside.
+  static bool evictable(node* n, const detail::breaker_access::idle_view& v) {
+    return v.current == state::closed && v.window_failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
+           n->pins.sum(0, std::memory_order_acquire) == 0;
+  }
+
+  // Evicts up to `limit` evictable peers quiet for at least `idle_for`,
+  // idlest first. Peers that stopped qualifying by the time no reader can
+  // reach them (pinned, tripped) are put back.
   std::size_t evict_locked(std::chrono::nanoseconds idle_for, std::size_t limit) {
     reap_locked();
     const auto now = now_ns();
@@ -463,20 +494,14 @@ class circuit_breaker_set {
     for (std::size_t b = 0; b <= t->mask; ++b) {
       for (const auto* l = t->buckets[b].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
         node* n = l->n;
-        const auto m = n->breaker.metrics();
-        const auto activity = m.total.successes + m.total.failures + m.total.ignored + m.total.rejections;
-        if (activity != n->last_activity) {
-          n->last_activity = activity;
+        const auto v = detail::breaker_access::look(n->breaker);
+        if (v.activity != n->last_activity) {
+          n->last_activity = v.activity;
           n->quiet_since = now;
         }
         const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
                                   (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
-        // A peer with failures still in its counter's window keeps them:
-        // evicting it would let a flapping peer escape tripping.
-        if (quiet_enough && m.state == state::closed && m.window.failures == 0 &&
-            n->pins.sum(0, std::memory_order_acquire) == 0) {
-          idle.push_back(n);
-        }
+        if (quiet_enough && evictable(n, v)) idle.push_back(n);
       }
     }
     std::sort(idle.begin(), idle.end(), [](const node* a, const node* b) { return a->quiet_since < b->quiet_since; });
@@ -486,14 +511,15 @@ class circuit_breaker_set {
     gate_.wait_for_readers();
     for (const auto* l : retired_links_) delete l;
     retired_links_.clear();
-    // A reader may have pinned a peer between the check and the unlink.
+    // A reader may have pinned a peer, or a call through it tripped it,
+    // between the check and the unlink.
     std::size_t evicted = 0;
     for (node* n : idle) {
-      if (n->pins.sum(0, std::memory_order_acquire) != 0) {
-        link_locked(n);
-      } else {
+      if (evictable(n, detail::breaker_access::look(n->breaker))) {
         delete n;
         ++evicted;
+      } else {
+        link_locked(n);
       }
     }
     return evicted;

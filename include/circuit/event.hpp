@@ -26,7 +26,10 @@ enum class event_kind : std::uint8_t { success, failure, rejected, state_change 
 }
 
 /// One event, passed to listeners by const reference; the views it holds
-/// are valid only during the call.
+/// are valid only during the call. Events are delivered on the thread that
+/// caused them, in causal order on that thread (an outcome before the state
+/// change it causes); events caused on different threads at the same time
+/// may reach a listener in either order.
 struct event {
   event_kind kind;
   /// The breaker's name (the peer id in a set).

@@ -56,9 +56,9 @@ class [[nodiscard]] permit {
   /// Records a failure.
   void failure() noexcept { settle(outcome::failure); }
 
-  /// Records the exception `e` as the ErrorPredicate classifies it. If the
-  /// predicate itself throws, the call counts as a failure and the
-  /// predicate's exception propagates.
+  /// Records the exception `e` as the ErrorPredicate classifies it (an
+  /// empty `e` is a plain failure). If the predicate itself throws, the call
+  /// counts as a failure and the predicate's exception propagates.
   void failure(std::exception_ptr e) {
     if (auto* b = std::exchange(breaker_, nullptr)) b->settle_error(ticket_, std::move(e));
   }

@@ -2,6 +2,7 @@
 // The handle that keeps a listener subscribed.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -48,5 +49,14 @@ class [[nodiscard]] subscription {
   std::weak_ptr<detail::listener_list> list_;
   std::uint64_t id_ = 0;
 };
+
+namespace detail {
+// How a breaker or a set subscribes a listener to its list.
+template <class F>
+[[nodiscard]] subscription subscribe(const std::shared_ptr<listener_list>& list, F&& listener) {
+  const auto id = list->add(std::function<void(const event&)>(std::forward<F>(listener)));
+  return subscription(list, id);
+}
+}  // namespace detail
 
 }  // namespace circuit

@@ -51,7 +51,7 @@ class listener_list {
     auto next = std::make_unique<snapshot>();
     if (const auto* now = current_.load(std::memory_order_relaxed)) *next = *now;
     const auto id = ++last_id_;
-    next->push_back({id, std::move(fn)});
+    next->push_back({id, std::make_shared<const listener>(std::move(fn))});
     publish(lock, next.release());
     return id;
   }
@@ -79,12 +79,12 @@ class listener_list {
       for (const auto& l : *listeners) {
 #if defined(__cpp_exceptions)
         try {
-          l.fn(e);
+          (*l.fn)(e);
         } catch (...) {
           ++failed;
         }
 #else
-        l.fn(e);
+        (*l.fn)(e);
 #endif
       }
     }
@@ -95,9 +95,11 @@ class listener_list {
   }
 
  private:
+  // Snapshots share each callable: copying one while another thread runs
+  // it would race with (and lose) the state a mutable listener keeps.
   struct entry {
     std::uint64_t id;
-    listener fn;
+    std::shared_ptr<const listener> fn;
   };
   using snapshot = std::vector<entry>;
 
