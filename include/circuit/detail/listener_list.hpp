@@ -1,26 +1,22 @@
 #pragma once
 // Listeners read without a lock: an immutable snapshot behind an atomic
-// pointer, and two reader counters so that a writer knows when no thread can
-// still be calling into the snapshot it replaced.
-//
-// Readers announce themselves on the counter of the current version, then
-// load the snapshot. A writer publishes a new snapshot, then drains the
-// counters one version at a time (the Left-Right scheme of Ramalhete and
-// Correia), so later readers cannot starve it. Only then is the old snapshot
-// freed. A thread that is itself inside a listener (of any list) does not
-// wait: it could wait for itself, or deadlock with a thread inside a
-// listener of another list that waits for it. The old snapshot is then
-// kept until a later writer or the destructor can free it.
+// pointer, read inside a reader_gate section (compact: one pair of reader
+// counters), so that a writer knows when no thread can still be calling
+// into the snapshot it replaced, and frees it only then. A thread that is
+// itself inside a listener (of any list) does not wait: it could wait for
+// itself, or deadlock with a thread inside a listener of another list that
+// waits for it. The old snapshot is then kept until a later writer or the
+// destructor can free it.
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include <circuit/detail/reader_gate.hpp>
 #include <circuit/event.hpp>
 
 namespace circuit::detail {
@@ -71,8 +67,7 @@ class listener_list {
   /// Calls every listener with `e`. A listener that throws is skipped over;
   /// returns how many threw.
   std::uint32_t dispatch(const event& e) const noexcept {
-    const auto version = version_.load(std::memory_order_seq_cst) & 1u;
-    readers_[version].fetch_add(1, std::memory_order_seq_cst);
+    const auto ticket = gate_.enter();
     ++dispatch_depth;
     std::uint32_t failed = 0;
     if (const auto* listeners = current_.load(std::memory_order_seq_cst)) {
@@ -89,7 +84,7 @@ class listener_list {
       }
     }
     --dispatch_depth;
-    readers_[version].fetch_sub(1, std::memory_order_release);
+    gate_.leave(ticket);
     if (forward_) failed += forward_->dispatch(e);
     return failed;
   }
@@ -110,10 +105,6 @@ class listener_list {
 
   [[nodiscard]] static bool inside_dispatch() noexcept { return dispatch_depth != 0; }
 
-  void wait_for_readers(std::uint32_t version) const noexcept {
-    while (readers_[version].load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-  }
-
   // Swaps in `next` under writers_, then, without it, waits until no reader
   // can still see what was replaced, and frees that. Waiting outside
   // writers_ lets a listener on another thread subscribe meanwhile.
@@ -125,17 +116,13 @@ class listener_list {
     retired_.clear();
     lock.unlock();
     std::lock_guard drain(drain_);
-    const auto old_version = version_.load(std::memory_order_relaxed);
-    wait_for_readers(old_version ^ 1u);
-    version_.store(old_version ^ 1u, std::memory_order_seq_cst);
-    wait_for_readers(old_version);
+    gate_.wait_for_readers();
   }
 
   std::atomic<const snapshot*> current_{nullptr};
-  mutable std::atomic<std::uint32_t> readers_[2] = {0, 0};
-  std::atomic<std::uint32_t> version_{0};
+  mutable basic_reader_gate<1> gate_;
   std::mutex writers_;  // guards current_'s replacement, last_id_, retired_
-  std::mutex drain_;    // one writer at a time flips version_
+  std::mutex drain_;    // one writer at a time waits for readers
   std::uint64_t last_id_ = 0;
   std::vector<std::unique_ptr<const snapshot>> retired_;
   std::shared_ptr<const listener_list> forward_;

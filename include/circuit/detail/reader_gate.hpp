@@ -3,7 +3,8 @@
 //
 // A reader enters with a seq_cst increment of the reader counter of the
 // current version in its own lane (an uncontended cache line: readers of
-// different threads share nothing), reads the shared structure with seq_cst
+// different threads share nothing; a compact gate has one counter per
+// version instead), reads the shared structure with seq_cst
 // loads, and leaves. A writer publishes with seq_cst stores, then calls
 // `wait_for_readers()`: it drains the counters of one version, flips the
 // version, drains the other (the Left-Right scheme of Ramalhete and
@@ -21,7 +22,13 @@
 
 namespace circuit::detail {
 
-class reader_gate {
+/// `Lanes` reader counters per version: one per thread lane (striped: the
+/// set's lookups, where readers of different threads must share nothing),
+/// or 1 (compact: a breaker's listener list, paid for only by listeners).
+template <std::size_t Lanes>
+class basic_reader_gate {
+  static_assert(Lanes == 1 || Lanes == lane_count + 1, "one counter, or one per thread lane");
+
  public:
   /// Which counter a reader entered on.
   struct ticket {
@@ -31,7 +38,7 @@ class reader_gate {
 
   /// Enters a read section. Wait-free.
   [[nodiscard]] ticket enter() noexcept {
-    const ticket t{thread_lane(), version_.load(std::memory_order_seq_cst)};
+    const ticket t{Lanes == 1 ? 0 : thread_lane(), version_.load(std::memory_order_seq_cst)};
     counters_[t.version][t.lane].n.fetch_add(1, std::memory_order_seq_cst);
     return t;
   }
@@ -59,11 +66,14 @@ class reader_gate {
     }
   }
 
-  struct alignas(cache_line) counter {
+  struct alignas(Lanes == 1 ? alignof(std::atomic<std::uint64_t>) : cache_line) counter {
     std::atomic<std::uint64_t> n{0};
   };
   std::atomic<std::uint32_t> version_{0};
-  std::array<std::array<counter, lane_count + 1>, 2> counters_{};
+  std::array<std::array<counter, Lanes>, 2> counters_{};
 };
+
+/// The striped gate.
+using reader_gate = basic_reader_gate<lane_count + 1>;
 
 }  // namespace circuit::detail
