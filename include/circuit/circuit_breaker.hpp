@@ -51,21 +51,11 @@ struct breaker_access {
     b.listeners_->forward_to(std::move(to));
   }
 
-  // What eviction needs to know, read without the lazy open -> half_open
-  // change: that would run listeners, and the set calls this under its lock.
-  struct idle_view {
-    state current;
-    std::uint64_t window_failures;
-    std::uint64_t activity;  // every outcome and rejection so far
-  };
+  // metrics() without the lazy open -> half_open change: that would run
+  // listeners, and the set looks at its peers under its own lock.
   template <class Breaker>
-  static idle_view look(const Breaker& b) {
-    const auto now = b.now_ns();
-    std::lock_guard lock(b.mutex_);
-    const auto t = b.totals_locked();
-    return {state_of(b.word_.load(std::memory_order_relaxed)),
-            b.recorder_.figures(std::chrono::nanoseconds(now)).failures,
-            t.successes + t.failures + t.ignored + t.rejections};
+  static auto look(const Breaker& b) {
+    return b.snapshot();
   }
 };
 }  // namespace detail
@@ -209,23 +199,7 @@ class circuit_breaker {
   /// moves open to half_open once the open duration has passed.
   [[nodiscard]] metrics_type metrics() const {
     (void)current_state();
-    const auto now = now_ns();
-    std::lock_guard lock(mutex_);
-    const auto w = word_.load(std::memory_order_relaxed);
-    metrics_type m;
-    m.state = detail::state_of(w);
-    m.generation = generation_;
-    m.window = recorder_.figures(std::chrono::nanoseconds(now));
-    m.total = totals_locked();
-    m.since_transition = {.successes = m.total.successes - base_.successes,
-                          .failures = m.total.failures - base_.failures,
-                          .ignored = m.total.ignored - base_.ignored,
-                          .rejections = m.total.rejections - base_.rejections};
-    m.stale_outcomes = stale_outcomes_;
-    m.listener_errors = listener_errors_.load(std::memory_order_relaxed);
-    m.last_transition = to_time_point(last_transition_);
-    if (m.state == state::open) m.open_until = to_time_point(open_until_.load(std::memory_order_relaxed));
-    return m;
+    return snapshot();
   }
 
   /// Opens now for the current open duration; restarts that duration when
@@ -280,6 +254,27 @@ class circuit_breaker {
  private:
   friend guard_type;
   friend struct detail::breaker_access;
+
+  // metrics() once the lazy open -> half_open change is done.
+  [[nodiscard]] metrics_type snapshot() const {
+    const auto now = now_ns();
+    std::lock_guard lock(mutex_);
+    const auto w = word_.load(std::memory_order_relaxed);
+    metrics_type m;
+    m.state = detail::state_of(w);
+    m.generation = generation_;
+    m.window = recorder_.figures(std::chrono::nanoseconds(now));
+    m.total = totals_locked();
+    m.since_transition = {.successes = m.total.successes - base_.successes,
+                          .failures = m.total.failures - base_.failures,
+                          .ignored = m.total.ignored - base_.ignored,
+                          .rejections = m.total.rejections - base_.rejections};
+    m.stale_outcomes = stale_outcomes_;
+    m.listener_errors = listener_errors_.load(std::memory_order_relaxed);
+    m.last_transition = to_time_point(last_transition_);
+    if (m.state == state::open) m.open_until = to_time_point(open_until_.load(std::memory_order_relaxed));
+    return m;
+  }
 
   struct refusal {
     state in = state::open;

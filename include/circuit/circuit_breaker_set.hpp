@@ -478,8 +478,9 @@ class circuit_breaker_set {
   // True when `n` may go: closed, no failure in its counter's window (that
   // would let a flapping peer escape tripping), not handed out by get(),
   // and no caller inside.
-  static bool evictable(node* n, const detail::breaker_access::idle_view& v) {
-    return v.current == state::closed && v.window_failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
+  template <class Snapshot>
+  static bool evictable(node* n, const Snapshot& m) {
+    return m.state == state::closed && m.window.failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
            n->pins.sum(0, std::memory_order_acquire) == 0;
   }
 
@@ -494,14 +495,15 @@ class circuit_breaker_set {
     for (std::size_t b = 0; b <= t->mask; ++b) {
       for (const auto* l = t->buckets[b].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
         node* n = l->n;
-        const auto v = detail::breaker_access::look(n->breaker);
-        if (v.activity != n->last_activity) {
-          n->last_activity = v.activity;
+        const auto m = detail::breaker_access::look(n->breaker);
+        const auto activity = m.total.successes + m.total.failures + m.total.ignored + m.total.rejections;
+        if (activity != n->last_activity) {
+          n->last_activity = activity;
           n->quiet_since = now;
         }
         const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
                                   (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
-        if (quiet_enough && evictable(n, v)) idle.push_back(n);
+        if (quiet_enough && evictable(n, m)) idle.push_back(n);
       }
     }
     std::sort(idle.begin(), idle.end(), [](const node* a, const node* b) { return a->quiet_since < b->quiet_since; });
