@@ -70,3 +70,21 @@ TEST_CASE("a failure_rate_window breaker on coarse_steady_clock counts its calls
   CHECK(m.window.failures == 1);
   CHECK(b.current_state() == circuit::state::closed);
 }
+
+#if defined(__linux__)
+#include <time.h>
+
+TEST_CASE("coarse_steady_clock reads CLOCK_MONOTONIC_COARSE") {
+  // Read through the vDSO directly where it can; it must agree with the C
+  // library's reading of the same clock, read in between.
+  for (int i = 0; i < 100; ++i) {
+    const auto before = circuit::coarse_steady_clock::now().time_since_epoch();
+    timespec ts{};
+    REQUIRE(::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0);
+    const auto after = circuit::coarse_steady_clock::now().time_since_epoch();
+    const auto libc = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+    REQUIRE(before <= libc);
+    REQUIRE(libc <= after);
+  }
+}
+#endif

@@ -320,3 +320,64 @@ TEST_CASE("a slice many windows later is not mistaken for an old one in the same
   fail(b);
   CHECK(b.current_state() == circuit::state::closed);
 }
+
+TEST_CASE("successes after reset() in the slice cached before it are counted", "[failure_rate_window]") {
+  // A thread's successes in the slice it last entered skip the slice lookup.
+  // reset() must make the next one enter afresh, or it would land in a
+  // cleared lane that the window no longer reads.
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 100, .window = 10s, .buckets = 10};
+  circuit::failure_rate_window::recorder r(settings);
+  r.on_success(5s);
+  r.on_success(5s + 1ns);
+  CHECK(r.figures(5s).successes == 2);
+  r.reset();
+  CHECK(r.figures(5s).successes == 0);
+  r.on_success(5s + 2ns);
+  CHECK(r.figures(5s + 2ns).successes == 1);
+  r.on_success(5s + 3ns);
+  CHECK(r.figures(5s + 3ns).successes == 2);
+
+  // The same through a breaker: reset() between successes at one time.
+  circuit::manual_clock clock;
+  rate_breaker b(settings, {}, clock);
+  succeed(b, 3);
+  b.reset();
+  succeed(b, 2);
+  CHECK(b.metrics().window.successes == 2);
+  CHECK(b.metrics().total.successes == 5);
+}
+
+TEST_CASE("a success reads the time through the reader once, after the slice cache", "[failure_rate_window]") {
+  static_assert(circuit::detail::takes_time_reader<circuit::failure_rate_window>);
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 100, .window = 10s, .buckets = 10};
+  circuit::failure_rate_window::recorder r(settings);
+  int reads = 0;
+  const auto succeed_at = [&](ns t) {
+    r.on_success([&reads, t]() noexcept {
+      ++reads;
+      return t;
+    });
+  };
+  for (const auto t : {1s, 1s, 2s}) succeed_at(t);
+  CHECK(reads == 3);
+  CHECK(r.figures(2s).successes == 3);
+  succeed_at(15s);
+  CHECK(reads == 4);
+  CHECK(r.figures(15s).successes == 1);  // slices 1 and 2 left the window at 11 s and 12 s
+}
+
+TEST_CASE("successes move from slice to slice as the clock does, in each thread", "[failure_rate_window][threads]") {
+  // Each thread's slice cache follows the time it is given.
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 100, .window = 4s, .buckets = 4};
+  circuit::failure_rate_window::recorder r(settings);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&r] {
+      for (const auto t : {0s, 1s, 1s, 2s, 3s, 3s, 3s}) r.on_success(t);
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(r.figures(3s).successes == 4 * 7);
+  CHECK(r.figures(4s).successes == 4 * 6);  // slice 0 left
+  CHECK(r.figures(6s).successes == 4 * 3);  // only slice 3
+}

@@ -46,9 +46,10 @@ namespace circuit {
 namespace detail {
 // What a circuit_breaker_set needs of its breakers beyond the public API.
 struct breaker_access {
+  // The set's listeners hear every event of `b` too. Before `b` is shared.
   template <class Breaker>
   static void forward_events(Breaker& b, std::shared_ptr<const listener_list> to) noexcept {
-    b.listeners_->forward_to(std::move(to));
+    b.set_listeners_ = std::move(to);
   }
 
   // metrics() without the lazy open -> half_open change: that would run
@@ -100,6 +101,7 @@ class circuit_breaker {
       : clock_(std::move(clock)), predicate_(std::move(predicate)), slow_call_(checked(counter, settings)),
         probe_limit_(settings.half_open_max_calls), settings_(std::move(settings)), counter_settings_(counter),
         recorder_(counter), backoff_(settings_.open_for) {
+    word_.store(detail::make_word(state::closed, 0, flags()), std::memory_order_relaxed);
     last_transition_ = now_ns();
   }
 
@@ -120,8 +122,13 @@ class circuit_breaker {
   /// `half_open_max_calls` probes at once.
   [[nodiscard]] guard_type try_guard() noexcept {
     const auto w = word_.load(std::memory_order_acquire);
-    if (detail::state_of(w) == state::closed) [[likely]] {
-      return guard_type(*this, closed_ticket(w));
+    if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
+    // Open and not yet due for a probe: a refusal that needs no refusal
+    // details (no exception to fill in) is kept inline.
+    if (detail::state_of(w) == state::open && now_ns() < open_until_.load(std::memory_order_relaxed)) {
+      tallies_.add(rejected);
+      emit(event_kind::rejected, state::open, state::open);
+      return {};
     }
     return admit_slow(w, nullptr);
   }
@@ -130,13 +137,8 @@ class circuit_breaker {
   /// A permit for one call; throws `open_circuit_error` when refused.
   [[nodiscard]] guard_type guard() {
     const auto w = word_.load(std::memory_order_acquire);
-    if (detail::state_of(w) == state::closed) [[likely]] {
-      return guard_type(*this, closed_ticket(w));
-    }
-    refusal r;
-    auto g = admit_slow(w, &r);
-    if (!g) throw open_circuit_error(settings_.name, r.in, r.retry_after);
-    return g;
+    if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
+    return guard_slow(w);
   }
 
   /// Runs `fn(args...)` through the breaker: throws `open_circuit_error`
@@ -148,28 +150,13 @@ class circuit_breaker {
   template <class F, class... Args>
     requires std::invocable<F&, Args...>
   std::invoke_result_t<F&, Args...> call(F&& fn, Args&&... args) {
-    using R = std::invoke_result_t<F&, Args...>;
-    auto g = guard_for_call();
-    if constexpr (std::is_void_v<R>) {
-      try {
-        std::invoke(fn, std::forward<Args>(args)...);
-      } catch (...) {
-        g.failure(std::current_exception());
-        throw;
-      }
-      g.success();
-    } else {
-      R result = [&]() -> R {
-        try {
-          return std::invoke(fn, std::forward<Args>(args)...);
-        } catch (...) {
-          g.failure(std::current_exception());
-          throw;
-        }
-      }();
-      g.record(std::as_const(result));
-      return std::forward<R>(result);
-    }
+    const auto w = word_.load(std::memory_order_acquire);
+    // Closed: no permit object, the admission word is all it needs.
+    if (detail::plain_closed(w)) [[likely]] return run(detail::ticket{w}, fn, std::forward<Args>(args)...);
+    auto g = guard();  // admits (a probe, a timed call) or throws
+    const auto t = g.ticket_;
+    g.breaker_ = nullptr;  // run() settles it on every path
+    return run(t, fn, std::forward<Args>(args)...);
   }
 
   /// A callable that forwards its arguments to `fn` through `call()`. It
@@ -287,22 +274,44 @@ class circuit_breaker {
   };
 
 #if defined(__cpp_exceptions)
-  // guard() for call(), which settles its permit on every path (success,
-  // record(), or failure before rethrowing).
-  guard_type guard_for_call() {
-    const auto w = word_.load(std::memory_order_acquire);
-    if (detail::state_of(w) == state::closed) [[likely]] {
-      return guard_type(*this, closed_ticket(w), typename guard_type::settled_by_taker{});
+  // guard() in every state but a plain closed one.
+  [[gnu::noinline]] guard_type guard_slow(detail::word_t w) {
+    refusal r;
+    auto g = admit_slow(w, &r);
+    if (!g) throw open_circuit_error(settings_.name, r.in, r.retry_after);
+    return g;
+  }
+
+  // call() once admitted: runs fn and settles `t` on every path (success,
+  // the result as classified, or the exception before rethrowing it).
+  template <class F, class... Args>
+  std::invoke_result_t<F&, Args...> run(const detail::ticket& t, F& fn, Args&&... args) {
+    using R = std::invoke_result_t<F&, Args...>;
+    if constexpr (std::is_void_v<R>) {
+      try {
+        std::invoke(fn, std::forward<Args>(args)...);
+      } catch (...) {
+        settle_error(t, std::current_exception());
+        throw;
+      }
+      settle_success(t);
+    } else {
+      R result = [&]() -> R {
+        try {
+          return std::invoke(fn, std::forward<Args>(args)...);
+        } catch (...) {
+          settle_error(t, std::current_exception());
+          throw;
+        }
+      }();
+      settle_result(t, std::as_const(result));
+      return std::forward<R>(result);
     }
-    return guard();
   }
 #endif
 
-  // A closed-state admission: the generation, and the time only when slow
-  // calls count.
-  [[nodiscard]] detail::ticket closed_ticket(detail::word_t w) const noexcept {
-    return {detail::generation_of(w), state::closed, slow_call_ ? now_ns() : 0};
-  }
+  // The word's fixed flags.
+  [[nodiscard]] detail::word_t flags() const noexcept { return slow_call_ != 0 ? detail::timed_bit : 0; }
 
   // ---- Time ---------------------------------------------------------------
 
@@ -325,16 +334,16 @@ class circuit_breaker {
   // ---- Admission ----------------------------------------------------------
 
   // Every state but a plain closed one. Loops only when the word moved.
-  guard_type admit_slow(detail::word_t w, refusal* why) noexcept {
+  [[gnu::noinline]] guard_type admit_slow(detail::word_t w, refusal* why) noexcept {
     for (;;) {
       switch (detail::state_of(w)) {
         case state::closed:
-          return guard_type(*this, closed_ticket(w));
+          return guard_type(*this, {w, slow_call_ != 0 ? now_ns() : 0});
         case state::half_open:
           if (detail::probes_of(w) < probe_limit_) {
             const auto at = slow_call_ ? now_ns() : 0;
             if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
-              return guard_type(*this, {detail::generation_of(w), state::half_open, at});
+              return guard_type(*this, {w, at});
             }
             continue;  // w was reloaded
           }
@@ -361,7 +370,7 @@ class circuit_breaker {
     tallies_.add(rejected);
     const auto s = detail::state_of(w);
     if (why != nullptr) *why = {s, retry_after};
-    emit(event_kind::rejected, s, s, nullptr);
+    emit(event_kind::rejected, s, s);
     return {};
   }
 
@@ -383,36 +392,52 @@ class circuit_breaker {
 
   // ---- Settlement ---------------------------------------------------------
 
-  // The hot path: a success admitted in closed. No lock, no allocation, no
-  // shared write: the tally goes to this thread's lane, and counters that do
-  // not need the time get no clock read.
+  // The hot path: a success admitted in closed, with slow calls not timed.
+  // No lock, no allocation, no shared write, and no clock read for the
+  // counters that do not weigh successes by time.
+  [[gnu::always_inline]] void settle_success(const detail::ticket& t) noexcept {
+    if (!detail::plain_closed(t.word)) [[unlikely]] return settle(t, outcome::success, nullptr);
+    record_closed_success(t.word, [this] { return std::chrono::nanoseconds(now_ns()); });
+  }
+
+  // Every other settlement: slow-call timing, then settle_slow() unless it
+  // is a closed-state success after all.
   void settle(const detail::ticket& t, outcome o, std::exception_ptr error) noexcept {
-    std::int64_t now = 0;
+    if (o == outcome::success && detail::plain_closed(t.word)) return settle_success(t);
     // A probe's success may close the circuit: that transition needs the time.
-    if (slow_call_ != 0 || reads_clock_on_success<Counter> || o != outcome::success ||
-        t.admitted_in != state::closed) {
-      now = now_ns();
-    }
+    const auto now = now_ns();
     if (o == outcome::success && slow_call_ != 0 && now > t.admitted_at &&
         static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(t.admitted_at) >
             static_cast<std::uint64_t>(slow_call_)) {
       o = outcome::failure;
     }
-    if (o == outcome::success && t.admitted_in == state::closed) [[likely]] {
-      tallies_.add(succeeded);
-      if (detail::generation_of(word_.load(std::memory_order_acquire)) == t.generation) [[likely]] {
-        if constexpr (reads_clock_on_success<Counter>) {
-          recorder_.on_success(std::chrono::nanoseconds(now));
-        } else {
-          recorder_.on_success();
-        }
-      } else {
-        note_stale();
-      }
-      emit(event_kind::success, state::closed, state::closed, nullptr);
-      return;
+    if (o == outcome::success && t.admitted_in() == state::closed) {
+      return record_closed_success(t.word, [now] { return std::chrono::nanoseconds(now); });
     }
     settle_slow(t, o, std::move(error), now);
+  }
+
+  // A success admitted in closed under `admitted`: tallied in this thread's
+  // lane, and given to the counter unless a transition came in between.
+  // `read_now` reads the time, if the counter wants it: the counter may
+  // prepare its update first (a clock read can hold back the work after it).
+  template <class ReadNow>
+  [[gnu::always_inline]] void record_closed_success(detail::word_t admitted, const ReadNow& read_now) noexcept {
+    tallies_.add(succeeded);
+    const bool heard = !unheard();
+    // In closed the word changes only by a transition: equal means current.
+    if (word_.load(std::memory_order_acquire) == admitted) [[likely]] {
+      if constexpr (detail::takes_time_reader<Counter>) {
+        recorder_.on_success(read_now);
+      } else if constexpr (reads_clock_on_success<Counter>) {
+        recorder_.on_success(read_now());
+      } else {
+        recorder_.on_success();
+      }
+    } else {
+      note_stale();
+    }
+    if (heard) [[unlikely]] dispatch(event_kind::success, state::closed, state::closed, nullptr);
   }
 
   // Failures, ignored outcomes and probes: under the lock, where the counter
@@ -422,13 +447,13 @@ class circuit_breaker {
                                      std::int64_t now) noexcept {
     std::unique_lock lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
-    const bool current = detail::generation_of(w) == t.generation;
+    const bool current = detail::generation_of(w) == t.generation();
     change c;
     switch (o) {
       case outcome::success:
         tallies_.add(succeeded);
         if (!current) break;
-        if (t.admitted_in == state::half_open) {
+        if (t.admitted_in() == state::half_open) {
           if (++probe_successes_ >= settings_.success_threshold) {
             c = transition_locked(state::closed, now, false);
           } else {
@@ -439,7 +464,7 @@ class circuit_breaker {
       case outcome::failure:
         ++failures_;
         if (!current) break;
-        if (t.admitted_in == state::half_open) {
+        if (t.admitted_in() == state::half_open) {
           c = transition_locked(state::open, now, true);
         } else if (recorder_.on_failure(std::chrono::nanoseconds(now))) {
           c = transition_locked(state::open, now, false);
@@ -447,13 +472,13 @@ class circuit_breaker {
         break;
       case outcome::ignored:
         ++ignored_;
-        if (current && t.admitted_in == state::half_open) give_back_probe();
+        if (current && t.admitted_in() == state::half_open) give_back_probe();
         break;
     }
     if (!current) ++stale_outcomes_;
     lock.unlock();
     if (o != outcome::ignored) {
-      emit(o == outcome::success ? event_kind::success : event_kind::failure, t.admitted_in, t.admitted_in,
+      emit(o == outcome::success ? event_kind::success : event_kind::failure, t.admitted_in(), t.admitted_in(),
            o == outcome::failure ? std::move(error) : nullptr);
     }
     announce(c);
@@ -491,7 +516,7 @@ class circuit_breaker {
       settle(t, to_outcome(predicate_(result)), nullptr);
 #endif
     } else {
-      settle(t, outcome::success, nullptr);
+      settle_success(t);
     }
   }
 
@@ -499,7 +524,7 @@ class circuit_breaker {
   // deciding. Admissions race on the word, transitions cannot.
   void give_back_probe() noexcept { word_.fetch_sub(detail::one_probe, std::memory_order_release); }
 
-  void note_stale() noexcept {
+  [[gnu::noinline, gnu::cold]] void note_stale() noexcept {
     std::lock_guard lock(mutex_);
     ++stale_outcomes_;
   }
@@ -527,20 +552,34 @@ class circuit_breaker {
     }
     last_transition_ = now;
     base_ = totals_locked();
-    word_.store(detail::make_word(to, generation_), std::memory_order_release);
+    word_.store(detail::make_word(to, generation_, flags()), std::memory_order_release);
     return {from != to, from, to};
   }
 
   // ---- Events and counts --------------------------------------------------
 
   void announce(const change& c) const noexcept {
-    if (c.happened) emit(event_kind::state_change, c.from, c.to, nullptr);
+    if (c.happened) emit(event_kind::state_change, c.from, c.to);
   }
 
+  [[nodiscard]] bool unheard() const noexcept {
+    return listeners_->empty() && (set_listeners_ == nullptr || set_listeners_->empty());
+  }
+
+  void emit(event_kind kind, state from, state to) const noexcept {
+    if (unheard()) [[likely]] return;
+    dispatch(kind, from, to, nullptr);
+  }
   void emit(event_kind kind, state from, state to, std::exception_ptr error) const noexcept {
-    if (listeners_->empty()) [[likely]] return;
+    if (unheard()) [[likely]] return;
+    dispatch(kind, from, to, std::move(error));
+  }
+
+  [[gnu::noinline]] void dispatch(event_kind kind, state from, state to, std::exception_ptr error) const noexcept {
     const event e{kind, settings_.name, from, to, std::move(error)};
-    if (const auto failed = listeners_->dispatch(e)) listener_errors_.fetch_add(failed, std::memory_order_relaxed);
+    auto failed = listeners_->dispatch(e);
+    if (set_listeners_ != nullptr) failed += set_listeners_->dispatch(e);
+    if (failed != 0) listener_errors_.fetch_add(failed, std::memory_order_relaxed);
   }
 
   [[nodiscard]] call_counts totals_locked() const noexcept {
@@ -558,8 +597,13 @@ class circuit_breaker {
   // open to half_open when its state is read (the lazy transition).
 
   // Read on every call: the word, and what the open path compares with.
-  alignas(detail::cache_line) mutable std::atomic<detail::word_t> word_{detail::make_word(state::closed, 0)};
+  alignas(detail::cache_line) mutable std::atomic<detail::word_t> word_{0};
   mutable std::atomic<std::int64_t> open_until_{0};
+  // Read on every call too: is anyone listening, here or to the set this
+  // breaker belongs to? Side by side, so that asking takes two independent
+  // loads after these.
+  const std::shared_ptr<detail::listener_list> listeners_ = std::make_shared<detail::listener_list>();
+  std::shared_ptr<const detail::listener_list> set_listeners_;
   [[no_unique_address]] Clock clock_;
   [[no_unique_address]] ErrorPredicate predicate_;
   const std::int64_t slow_call_;  // 0: slow calls are not counted
@@ -583,7 +627,6 @@ class circuit_breaker {
   mutable call_counts base_{};  // totals at the last transition
 
   mutable std::atomic<std::uint64_t> listener_errors_{0};
-  std::shared_ptr<detail::listener_list> listeners_ = std::make_shared<detail::listener_list>();
 };
 
 }  // namespace circuit

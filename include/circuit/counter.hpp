@@ -26,7 +26,12 @@ struct counter_figures {
 ///   `on_failure`, `reset` and `figures` are serialized by the breaker.
 /// - `on_success()` or `on_success(now)` may run concurrently with anything,
 ///   on any number of threads; a recorder that does not need the time takes
-///   no argument, and then the breaker reads no clock on success.
+///   no argument, and then the breaker reads no clock on success. A recorder
+///   that needs it may also have `on_success(read_now)`, taking a callable
+///   that returns the time as nanoseconds; the breaker then prefers it, and
+///   the recorder calls it once, after loading what it will update: work
+///   that waits for a clock read waits for the whole read (a TSC read is
+///   ordered), so loads made before it cost nothing extra.
 /// - `on_ignored()`, when present, is called for outcomes that count neither
 ///   way (optional).
 template <class C>
@@ -46,5 +51,16 @@ concept counter =
 /// True when `C`'s recorder needs the time on success (costs a clock read).
 template <counter C>
 inline constexpr bool reads_clock_on_success = !requires(typename C::recorder& r) { r.on_success(); };
+
+namespace detail {
+// Stands for the callable the breaker hands to on_success(read_now).
+struct time_reader_archetype {
+  std::chrono::nanoseconds operator()() const noexcept;
+};
+// A recorder with on_success(read_now): it calls read_now() (at most once)
+// when it needs the time, after preparing its update.
+template <class C>
+concept takes_time_reader = requires(typename C::recorder& r, const time_reader_archetype& f) { r.on_success(f); };
+}  // namespace detail
 
 }  // namespace circuit

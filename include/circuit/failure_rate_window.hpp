@@ -2,11 +2,13 @@
 // A Counter that trips on the failed share of recent calls.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 #include <circuit/counter.hpp>
 #include <circuit/detail/thread_lane.hpp>
@@ -71,31 +73,43 @@ class failure_rate_window::recorder {
     return calls >= minimum_calls_ && static_cast<double>(failures) / static_cast<double>(calls) >= rate_;
   }
 
-  /// Records a success in the calling thread's lane; never trips.
+  /// Records a success at `now` in the calling thread's lane; never trips.
   void on_success(std::chrono::nanoseconds now) noexcept {
-    const auto lane = detail::thread_lane();
-    const auto t = now.count();
-    if (lane >= detail::lane_count) [[unlikely]] {  // the shared lane: many writers, no cache
-      record(lane, slice_of(t));
+    on_success([now]() noexcept { return now; });
+  }
+
+  /// The same, reading the time from `read_now()` only once this lane's
+  /// slice and slot are loaded, so that no load waits for the clock.
+  template <class ReadNow>
+    requires std::is_invocable_r_v<std::chrono::nanoseconds, const ReadNow&>
+  void on_success(const ReadNow& read_now) noexcept {
+    const auto lane = detail::this_lane;
+    if (lane >= detail::lane_count) [[unlikely]] return on_success_unowned(read_now().count());
+    // The slice this lane last recorded in: a success there is one load
+    // and one store to its slot, and no division.
+    const auto& c = caches_[lane];
+    const auto first = c.first.load(std::memory_order_relaxed);
+    const auto last = c.last.load(std::memory_order_relaxed);
+    const auto k = c.k.load(std::memory_order_relaxed);
+    auto& s = *c.slot.load(std::memory_order_relaxed);
+    const auto v = s.load(std::memory_order_relaxed);
+    const auto t = read_now().count();
+    if (first <= t && t <= last) [[likely]] {
+      s.store(plus_one(v, k), std::memory_order_relaxed);
       return;
     }
-    // The owner alone reads and writes its lane's cache of the slice it last
-    // recorded in, so a success in that slice needs no division.
-    if (!(static_cast<std::int64_t>(word(lane, cached_first).load(std::memory_order_relaxed)) <= t &&
-          t <= static_cast<std::int64_t>(word(lane, cached_last).load(std::memory_order_relaxed)))) [[unlikely]] {
-      cache_slice_of(lane, t);
-    }
-    record_at(lane, static_cast<std::int64_t>(word(lane, cached_k).load(std::memory_order_relaxed)),
-              static_cast<std::size_t>(word(lane, cached_slot).load(std::memory_order_relaxed)));
+    enter_slice(lane, t);
   }
 
   void reset() noexcept {
-    // Not the slice caches: their owners use them without a lock, and they
-    // stay true (they depend only on the slice width).
     for (std::size_t lane = 0; lane < detail::lane_count + 2; ++lane) {
       for (std::size_t i = 0; i < slots_; ++i) word(lane, header_words + i).store(0, std::memory_order_relaxed);
       word(lane, newest).store(static_cast<std::uint64_t>(never), std::memory_order_relaxed);
     }
+    // The next success of each lane enters its slice afresh (moving
+    // `newest` up again). A success racing with reset() may still land in
+    // a cleared slot meanwhile; the next entry clears it again.
+    for (auto& c : caches_) c.invalidate();
   }
 
   [[nodiscard]] counter_figures figures(std::chrono::nanoseconds now) const noexcept {
@@ -104,18 +118,10 @@ class failure_rate_window::recorder {
   }
 
  private:
-  // Each lane: [newest slice written][slice cache: first, last, k, slot]
-  // [slot 0 .. slots_-1]. A slot packs the low 24 bits of its slice index (a
-  // tag) with a 40-bit count. The slice cache (used in owned lanes only)
-  // holds a slice k, its slot index and the times it covers (clamped to the
-  // int64 range); it depends only on the slice width, so reset() leaves it.
-  // All zeros, before the first use, is a true entry: time 0 is in slice 0.
-  static constexpr std::size_t header_words = 5;
+  // Each lane: [newest slice written][slot 0 .. slots_-1]. A slot packs
+  // the low 24 bits of its slice index (a tag) with a 40-bit count.
+  static constexpr std::size_t header_words = 1;
   static constexpr std::size_t newest = 0;
-  static constexpr std::size_t cached_first = 1;
-  static constexpr std::size_t cached_last = 2;
-  static constexpr std::size_t cached_k = 3;
-  static constexpr std::size_t cached_slot = 4;
   static constexpr std::size_t words_per_line = detail::cache_line / sizeof(std::uint64_t);
   static constexpr std::size_t failure_lane = detail::lane_count + 1;
   static constexpr int tag_shift = 40;
@@ -143,20 +149,31 @@ class failure_rate_window::recorder {
     return word(lane, header_words + slot_index(k));
   }
 
-  // Fills `lane`'s slice cache with the slice of t (its owner only).
-  [[gnu::noinline]] void cache_slice_of(std::size_t lane, std::int64_t t) const noexcept {
+  // An owned lane's first success in a slice: caches the slice, then
+  // records the success (moving `newest` up, clearing the slots of skipped
+  // slices). In that order, a reset() in between leaves either an emptied
+  // cache or a `newest` moved up after it.
+  [[gnu::noinline]] void enter_slice(std::size_t lane, std::int64_t t) noexcept {
     constexpr auto min = std::numeric_limits<std::int64_t>::min(), max = std::numeric_limits<std::int64_t>::max();
     auto r = t % width_;
     if (r < 0) r += width_;
     const auto k = slice_of(t);
+    const auto index = slot_index(k);
     // Slice k covers [t - r, t - r + width - 1], clamped to the int64 range.
-    const auto first = t < min + r ? min : t - r;
+    auto& c = caches_[lane];
+    c.k.store(k, std::memory_order_relaxed);
+    c.slot.store(&word(lane, header_words + index), std::memory_order_relaxed);
+    c.first.store(t < min + r ? min : t - r, std::memory_order_relaxed);
     const auto ahead = width_ - 1 - r;
-    const auto last = t > max - ahead ? max : t + ahead;
-    word(lane, cached_first).store(static_cast<std::uint64_t>(first), std::memory_order_relaxed);
-    word(lane, cached_last).store(static_cast<std::uint64_t>(last), std::memory_order_relaxed);
-    word(lane, cached_k).store(static_cast<std::uint64_t>(k), std::memory_order_relaxed);
-    word(lane, cached_slot).store(slot_index(k), std::memory_order_relaxed);
+    c.last.store(t > max - ahead ? max : t + ahead, std::memory_order_relaxed);
+    record_at(lane, k, index);
+  }
+
+  // A thread with no lane yet, or in the shared lane (many writers: no cache).
+  [[gnu::noinline]] void on_success_unowned(std::int64_t t) noexcept {
+    const auto lane = detail::thread_lane();
+    if (lane < detail::lane_count) return enter_slice(lane, t);
+    record(lane, slice_of(t));
   }
 
   // Floor division, so times before the clock's epoch land in the right slice.
@@ -235,6 +252,23 @@ class failure_rate_window::recorder {
     }
     return c;
   }
+
+  // What an owned lane's owner last recorded in: slice k, the times it
+  // covers (clamped to the int64 range) and its slot. Written by the owner
+  // when it enters a slice, read by it on every success; reset() empties
+  // it. Two to a cache line: they are read far more often than written.
+  struct slice_cache {
+    std::atomic<std::int64_t> first{1}, last{0};  // empty: no time is in it
+    std::atomic<std::int64_t> k{0};
+    std::atomic<std::atomic<std::uint64_t>*> slot{&unused_slot};  // read (not written) while empty
+
+    void invalidate() noexcept {
+      first.store(1, std::memory_order_relaxed);
+      last.store(0, std::memory_order_relaxed);
+    }
+  };
+  std::array<slice_cache, detail::lane_count> caches_;
+  static inline std::atomic<std::uint64_t> unused_slot{0};
 
   double rate_;
   std::uint64_t minimum_calls_;

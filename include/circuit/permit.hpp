@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <circuit/detail/state_word.hpp>
+#include <circuit/detail/uncaught_exceptions.hpp>
 #include <circuit/outcome.hpp>
 
 namespace circuit {
@@ -45,13 +46,17 @@ class [[nodiscard]] permit {
   permit(const permit&) = delete;
   permit& operator=(const permit&) = delete;
 
-  ~permit() { settle_on_exit(); }
+  ~permit() {
+    if (breaker_ != nullptr) [[unlikely]] settle_on_exit();
+  }
 
   /// True when the call was admitted and is not settled yet.
   [[nodiscard]] explicit operator bool() const noexcept { return breaker_ != nullptr; }
 
   /// Records a success (a failure instead when it was a slow call).
-  void success() noexcept { settle(outcome::success); }
+  void success() noexcept {
+    if (auto* b = std::exchange(breaker_, nullptr)) b->settle_success(ticket_);
+  }
 
   /// Records a failure.
   void failure() noexcept { settle(outcome::failure); }
@@ -77,30 +82,21 @@ class [[nodiscard]] permit {
  private:
   friend Breaker;
 
-  permit(Breaker& b, detail::ticket t) noexcept : breaker_(&b), ticket_(t) {
-#if defined(__cpp_exceptions)
-    exceptions_ = std::uncaught_exceptions();
-#endif
-  }
-
-  // For a taker that settles the permit on every path (the breaker's
-  // call()): destruction never settles it, so it skips counting the
-  // exceptions in flight (a call into the C++ runtime, several ns when
-  // libstdc++ is a shared library).
-  struct settled_by_taker {};
-  permit(Breaker& b, detail::ticket t, settled_by_taker) noexcept : breaker_(&b), ticket_(t) {}
+  permit(Breaker& b, detail::ticket t) noexcept
+      : breaker_(&b), ticket_(t), exceptions_(detail::uncaught_exceptions()) {}
 
   void settle(outcome o) noexcept {
     if (auto* b = std::exchange(breaker_, nullptr)) b->settle(ticket_, o, nullptr);
   }
 
-  void settle_on_exit() noexcept {
+  // Out of line: a permit settled explicitly (the usual case) skips it.
+  [[gnu::noinline]] void settle_on_exit() noexcept {
     if (breaker_ == nullptr) return;
-#if defined(__cpp_exceptions)
-    settle(std::uncaught_exceptions() > exceptions_ ? outcome::failure : outcome::success);
-#else
-    settle(outcome::success);
-#endif
+    if (detail::uncaught_exceptions() > exceptions_) {
+      failure();
+    } else {
+      success();
+    }
   }
 
   Breaker* breaker_ = nullptr;

@@ -30,16 +30,9 @@ class listener_list {
   listener_list& operator=(const listener_list&) = delete;
   ~listener_list() { delete current_.load(std::memory_order_relaxed); }
 
-  /// True when no listener is subscribed here or in the list events are
-  /// forwarded to: a relaxed load or two, the only cost a breaker without
-  /// listeners pays per call.
-  [[nodiscard]] bool empty() const noexcept {
-    return current_.load(std::memory_order_relaxed) == nullptr && (!forward_ || forward_->empty());
-  }
-
-  /// Every event dispatched here is dispatched to `next` too (a set's
-  /// listeners see every peer's events). Call before the list is shared.
-  void forward_to(std::shared_ptr<const listener_list> next) noexcept { forward_ = std::move(next); }
+  /// True when no listener is subscribed: one relaxed load, the only cost
+  /// a breaker without listeners pays per call.
+  [[nodiscard]] bool empty() const noexcept { return current_.load(std::memory_order_relaxed) == nullptr; }
 
   /// Subscribes `fn`; returns its id.
   std::uint64_t add(listener fn) {
@@ -85,7 +78,6 @@ class listener_list {
     }
     --dispatch_depth;
     gate_.leave(ticket);
-    if (forward_) failed += forward_->dispatch(e);
     return failed;
   }
 
@@ -125,7 +117,6 @@ class listener_list {
   std::mutex drain_;    // one writer at a time waits for readers
   std::uint64_t last_id_ = 0;
   std::vector<std::unique_ptr<const snapshot>> retired_;
-  std::shared_ptr<const listener_list> forward_;
 };
 
 }  // namespace circuit::detail

@@ -87,8 +87,13 @@ class striped_counters {
   /// total see what the adding thread did before it (e.g. a pin count).
   void add(std::size_t field, std::uint64_t delta = 1,
            std::memory_order order = std::memory_order_relaxed) noexcept {
-    const auto lane = thread_lane();
-    bump(lines_[lane].n[field], lane, delta, order);
+    // One test on the hot path: a lane this thread owns.
+    if (const auto lane = this_lane; lane < lane_count) [[likely]] {
+      auto& cell = lines_[lane].n[field];
+      cell.store(cell.load(std::memory_order_relaxed) + delta, order);
+    } else {
+      add_unowned(field, delta, order);
+    }
   }
 
   [[nodiscard]] std::uint64_t sum(std::size_t field,
@@ -99,6 +104,12 @@ class striped_counters {
   }
 
  private:
+  // This thread has no lane yet, or shares the last one.
+  [[gnu::noinline]] void add_unowned(std::size_t field, std::uint64_t delta, std::memory_order order) noexcept {
+    const auto lane = thread_lane();
+    bump(lines_[lane].n[field], lane, delta, order);
+  }
+
   struct alignas(cache_line) line {
     std::array<std::atomic<std::uint64_t>, Fields> n{};
   };
