@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include <circuit/circuit.hpp>
+#include <circuit/detail/uncaught_exceptions.hpp>
 
 #include "bench_common.hpp"
 
@@ -187,17 +188,18 @@ void BM_shared_fetch_add(benchmark::State& state) {
 }
 
 // The floor under call(): the work its semantics need, hand-inlined. One
-// load to admit, the no-op, a tally in this thread's lane, the generation
-// re-check and the no-listener check (through a pointer, as the breaker's
-// listener list is shared). call() adds the permit's bookkeeping to this.
+// load to admit, the no-op, a tally in this thread's lane, the re-load of
+// the word (a transition in between makes the success stale) and the
+// no-listener check (the breaker's list and its set's, each behind a
+// pointer). call() does this on that path, and nothing else.
 struct floor_listeners {
   std::atomic<const void*> current{nullptr};
-  std::shared_ptr<floor_listeners> forward;
 };
 struct floor_breaker {
   std::atomic<std::uint64_t> word{0};
-  circuit::detail::striped_counters<1> tallies;
   std::shared_ptr<floor_listeners> listeners = std::make_shared<floor_listeners>();
+  std::shared_ptr<floor_listeners> set_listeners;
+  circuit::detail::striped_counters<1> tallies;
 };
 
 void BM_floor_hand_inlined(benchmark::State& state) {
@@ -207,17 +209,23 @@ void BM_floor_hand_inlined(benchmark::State& state) {
     if ((w & 0xff) != 0) continue;
     bench::noop();
     b.tallies.add(0);
-    if ((b.word.load(std::memory_order_acquire) >> 32) != (w >> 32)) benchmark::DoNotOptimize(w);
-    if (b.listeners->current.load(std::memory_order_relaxed) != nullptr || b.listeners->forward) {
+    if (b.word.load(std::memory_order_acquire) != w) benchmark::DoNotOptimize(w);
+    if (b.listeners->current.load(std::memory_order_relaxed) != nullptr ||
+        (b.set_listeners != nullptr && b.set_listeners->current.load(std::memory_order_relaxed) != nullptr)) {
       benchmark::DoNotOptimize(w);
     }
   }
 }
 
-// What guard() and try_guard() pay so that a permit left unsettled can tell
-// whether its scope was left by an exception.
+// What guard() and try_guard() would pay, through the standard function,
+// so that a permit left unsettled can tell whether its scope was left by an
+// exception; and what they pay (detail/uncaught_exceptions.hpp).
 void BM_uncaught_exceptions(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(std::uncaught_exceptions());
+}
+
+void BM_uncaught_exceptions_cached(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(circuit::detail::uncaught_exceptions());
 }
 
 }  // namespace
@@ -243,6 +251,7 @@ CLOSED_COUNTER(coarse, circuit::failure_rate_window, "failure_rate_window/coarse
 
 BENCHMARK(BM_floor_hand_inlined);
 BENCHMARK(BM_uncaught_exceptions);
+BENCHMARK(BM_uncaught_exceptions_cached);
 BENCHMARK(BM_shared_fetch_add);
 BENCHMARK(BM_shared_fetch_add)->Threads(2)->UseRealTime();
 BENCHMARK(BM_direct_throw);

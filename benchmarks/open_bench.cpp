@@ -5,6 +5,10 @@
 #include <chrono>
 #include <optional>
 
+#if defined(__linux__)
+#include <time.h>
+#endif
+
 #include <circuit/circuit.hpp>
 
 #include "bench_common.hpp"
@@ -80,6 +84,19 @@ void BM_direct_throw_open_circuit_error(benchmark::State& state) {
     }
   }
 }
+
+#if defined(__linux__)
+// The coarse clock read through the C library's clock_gettime(), which
+// coarse_steady_clock skips by calling the vDSO directly.
+void BM_libc_clock_gettime_coarse(benchmark::State& state) {
+  for (auto _ : state) {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    benchmark::DoNotOptimize(ts);
+  }
+}
+BENCHMARK(BM_libc_clock_gettime_coarse);
+#endif
 
 }  // namespace
 
