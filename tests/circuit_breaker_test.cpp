@@ -16,6 +16,7 @@
 
 #include <circuit/circuit_breaker.hpp>
 #include <circuit/consecutive_failures.hpp>
+#include <circuit/detect_results.hpp>
 #include <circuit/event.hpp>
 #include <circuit/manual_clock.hpp>
 #include <circuit/open_circuit_error.hpp>
@@ -579,4 +580,58 @@ TEST_CASE("name() and settings() give back what the breaker was made with", "[ci
   CHECK(b.name() == "inventory");
   CHECK(b.settings().half_open_max_calls == 3);
   CHECK(b.counter().threshold == 7);
+}
+
+TEST_CASE("call() whose function sees a transition settles as stale", "[circuit_breaker]") {
+  // call() in closed takes no permit: it settles against the word it was
+  // admitted under. A reset() inside the call starts a new generation, and
+  // the call's success must not end the new generation's run of failures.
+  circuit::manual_clock clock;
+  breaker b(circuit::consecutive_failures{.threshold = 2}, {}, clock);
+  fail_once(b);
+  b.call([&] {
+    b.reset();
+    fail_once(b);  // the new generation's run: 1
+  });
+  CHECK(b.metrics().stale_outcomes == 1);
+  CHECK(b.metrics().window.failures == 1);
+  fail_once(b);  // 2 in a row: trips
+  CHECK(b.current_state() == circuit::state::open);
+
+  // A stale failure moves nothing either.
+  b.reset();
+  CHECK_THROWS_AS(b.call([&] {
+    b.reset();
+    throw boom();
+  }),
+                  boom);
+  CHECK(b.metrics().window.failures == 0);
+  CHECK(b.metrics().stale_outcomes == 2);
+}
+
+TEST_CASE("call() returning a value through a predicate settles once, even when the predicate throws",
+          "[circuit_breaker]") {
+  // The predicate flags a 503 and throws on a negative value.
+  circuit::manual_clock clock;
+  auto pred = circuit::detect_results([](int status) {
+    if (status < 0) throw std::invalid_argument("negative status");
+    return status == 503;
+  });
+  circuit::circuit_breaker<circuit::manual_clock, circuit::consecutive_failures, decltype(pred)> b(
+      circuit::consecutive_failures{.threshold = 3}, {.open_for = circuit::fixed{1s}}, clock, pred);
+  CHECK(b.call([] { return 503; }) == 503);
+  CHECK_THROWS_AS(b.call([] { return -1; }), std::invalid_argument);
+  CHECK(b.metrics().total.failures == 2);
+  CHECK(b.call([] { return 200; }) == 200);
+  CHECK(b.metrics().total.successes == 1);
+
+  // The same in half_open: a probe whose predicate throws is settled as a
+  // failure, so its slot is not lost (the circuit re-opens).
+  b.trip();
+  clock.advance(1s);
+  CHECK_THROWS_AS(b.call([] { return -1; }), std::invalid_argument);
+  CHECK(b.current_state() == circuit::state::open);
+  clock.advance(1s);
+  CHECK(b.call([] { return 200; }) == 200);
+  CHECK(b.current_state() == circuit::state::closed);
 }

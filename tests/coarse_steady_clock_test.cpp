@@ -74,6 +74,28 @@ TEST_CASE("a failure_rate_window breaker on coarse_steady_clock counts its calls
 #if defined(__linux__)
 #include <time.h>
 
+#if defined(CIRCUIT_COARSE_CLOCK_VDSO)
+#include <sys/auxv.h>
+
+TEST_CASE("coarse_steady_clock finds the vDSO's clock_gettime and reads clocks with it") {
+  // Every x86-64 Linux process has a vDSO unless the kernel was told not to
+  // map one (vdso=0).
+  if (::getauxval(AT_SYSINFO_EHDR) == 0) return;
+  const auto vdso = circuit::detail::find_vdso_clock_gettime();
+  REQUIRE(vdso != nullptr);
+  CHECK(circuit::detail::clock_reader() == vdso);
+  for (const auto id : {CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC}) {
+    timespec before{}, direct{}, after{};
+    REQUIRE(::clock_gettime(id, &before) == 0);
+    REQUIRE(vdso(id, &direct) == 0);
+    REQUIRE(::clock_gettime(id, &after) == 0);
+    const auto ns = [](const timespec& ts) { return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec); };
+    CHECK(ns(before) <= ns(direct));
+    CHECK(ns(direct) <= ns(after));
+  }
+}
+#endif
+
 TEST_CASE("coarse_steady_clock reads CLOCK_MONOTONIC_COARSE") {
   // Read through the vDSO directly where it can; it must agree with the C
   // library's reading of the same clock, read in between.

@@ -439,8 +439,8 @@ class circuit_breaker {
   }
 
   // Failures, ignored outcomes and probes: under the lock, where the counter
-  // decides and transitions happen. Kept out of line so that settle(), the
-  // success path, stays small enough to be inlined into the caller.
+  // decides and transitions happen. Kept out of line: only settle_success()
+  // is on the hot path.
   [[gnu::noinline]] void settle_slow(const detail::ticket& t, outcome o, std::exception_ptr error,
                                      std::int64_t now) noexcept {
     std::unique_lock lock(mutex_);
@@ -482,37 +482,35 @@ class circuit_breaker {
     announce(c);
   }
 
+  // Settles a call as a failure unless its outcome was classified: how a
+  // call whose ErrorPredicate throws is still settled once. A destructor
+  // rather than try/catch, so that the code is the same with and without
+  // -fno-exceptions (a program may mix both; see uncaught_exceptions.hpp).
+  struct failure_unless_classified {
+    circuit_breaker& breaker;
+    const detail::ticket& ticket;
+    const std::exception_ptr* error;  // null: none
+    bool classified = false;
+    ~failure_unless_classified() {
+      if (!classified) breaker.settle(ticket, outcome::failure, error != nullptr ? *error : nullptr);
+    }
+  };
+
   void settle_error(const detail::ticket& t, std::exception_ptr e) {
     if (!e) return settle(t, outcome::failure, nullptr);  // nothing to classify
-#if defined(__cpp_exceptions)
-    outcome o = outcome::failure;
-    try {
-      o = to_outcome(predicate_(std::as_const(e)));
-    } catch (...) {
-      settle(t, outcome::failure, e);
-      throw;
-    }
+    failure_unless_classified pending{*this, t, &e};
+    const auto o = to_outcome(predicate_(std::as_const(e)));
+    pending.classified = true;
     settle(t, o, o == outcome::failure ? std::move(e) : nullptr);
-#else
-    settle(t, to_outcome(predicate_(std::as_const(e))), e);
-#endif
   }
 
   template <class R>
   void settle_result(const detail::ticket& t, const R& result) {
     if constexpr (result_predicate_for<ErrorPredicate, R>) {
-#if defined(__cpp_exceptions)
-      outcome o = outcome::failure;
-      try {
-        o = to_outcome(predicate_(result));
-      } catch (...) {
-        settle(t, outcome::failure, nullptr);
-        throw;
-      }
+      failure_unless_classified pending{*this, t, nullptr};
+      const auto o = to_outcome(predicate_(result));
+      pending.classified = true;
       settle(t, o, nullptr);
-#else
-      settle(t, to_outcome(predicate_(result)), nullptr);
-#endif
     } else {
       settle_success(t);
     }

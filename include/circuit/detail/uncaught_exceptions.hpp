@@ -11,19 +11,23 @@
 // `__cxa_eh_globals`, whose address `__cxa_get_globals()` returns and which
 // lives as long as the thread. libstdc++, libc++abi and libcxxrt all lay it
 // out so, and Boost.Core and folly read it the same way. Each thread asks
-// once and keeps the address; other runtimes use the standard function.
+// once and keeps the address; other standard libraries use the standard
+// function.
+//
+// The same definition with and without -fno-exceptions (the runtime keeps
+// the count either way): a program may mix such translation units, and an
+// inline function that differed between them would let the linker pick
+// either definition for both.
 
 #include <exception>
 
-#if defined(__cpp_exceptions) && defined(__GLIBCXX__) && !defined(CIRCUIT_STD_UNCAUGHT_EXCEPTIONS)
-#include <cstddef>
+#if defined(__GLIBCXX__)
 #include <cxxabi.h>
-#define CIRCUIT_CXA_UNCAUGHT_EXCEPTIONS 1
 #endif
 
 namespace circuit::detail {
 
-#if defined(CIRCUIT_CXA_UNCAUGHT_EXCEPTIONS)
+#if defined(__GLIBCXX__)
 // Where this thread's count lives; null until it first asks.
 inline thread_local const unsigned int* uncaught_count = nullptr;
 
@@ -42,13 +46,7 @@ inline thread_local const unsigned int* uncaught_count = nullptr;
 }
 #else
 /// The same as `std::uncaught_exceptions()`.
-[[nodiscard]] inline int uncaught_exceptions() noexcept {
-#if defined(__cpp_exceptions)
-  return std::uncaught_exceptions();
-#else
-  return 0;
-#endif
-}
+[[nodiscard]] inline int uncaught_exceptions() noexcept { return std::uncaught_exceptions(); }
 #endif
 
 }  // namespace circuit::detail
