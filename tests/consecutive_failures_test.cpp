@@ -109,3 +109,52 @@ TEST_CASE("closing after a probe starts a fresh run", "[consecutive_failures]") 
   CHECK_THROWS_AS(b.call(failing_call), db_error);
   CHECK(b.current_state() == circuit::state::closed);
 }
+
+namespace {
+// A success context whose current() lets the test act between the
+// recorder's load of its count and its write, as a reset() on another
+// thread could.
+template <class Between>
+struct interleaving {
+  Between between;
+  mutable int asked = 0;
+  bool current() const {
+    ++asked;
+    return between(asked);
+  }
+};
+template <class Between>
+interleaving(Between) -> interleaving<Between>;
+}  // namespace
+
+TEST_CASE("a success that is no longer current leaves the run alone", "[consecutive_failures]") {
+  circuit::consecutive_failures::recorder r(circuit::consecutive_failures{.threshold = 5});
+  CHECK_FALSE(r.on_failure(0ns));
+  CHECK_FALSE(r.on_failure(0ns));
+  const interleaving stale{[](int) { return false; }};
+  r.on_success(stale);
+  CHECK(stale.asked == 1);
+  CHECK(r.figures(0ns).failures == 2);
+}
+
+TEST_CASE("a success racing a reset never ends the next generation's run", "[consecutive_failures]") {
+  // The success loads run 1; before it writes, a reset() and one failure of
+  // the next generation bring the run back to 1. A count alone could not
+  // tell the two runs apart; the epoch makes the write fail, and the retry
+  // finds the call stale.
+  circuit::consecutive_failures::recorder r(circuit::consecutive_failures{.threshold = 5});
+  CHECK_FALSE(r.on_failure(0ns));
+  const interleaving racing{[&r](int asked) {
+    if (asked == 1) {
+      r.reset();
+      CHECK_FALSE(r.on_failure(0ns));
+      return true;  // the breaker's word was still the old one when asked
+    }
+    return false;  // by the retry it has moved
+  }};
+  r.on_success(racing);
+  CHECK(racing.asked == 2);
+  CHECK(r.figures(0ns).failures == 1);
+  CHECK_FALSE(r.on_failure(0ns));
+  CHECK(r.figures(0ns).failures == 2);
+}

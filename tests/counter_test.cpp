@@ -84,8 +84,8 @@ using reader_counter = spy_counter<2 | 4>;
 
 static_assert(circuit::counter<plain_counter> && circuit::counter<timed_counter> && circuit::counter<reader_counter>);
 static_assert(!circuit::reads_clock_on_success<plain_counter>);
-static_assert(circuit::reads_clock_on_success<timed_counter> && !circuit::detail::takes_time_reader<timed_counter>);
-static_assert(circuit::detail::takes_time_reader<reader_counter>);
+static_assert(circuit::reads_clock_on_success<timed_counter> && !circuit::detail::takes_success_context<timed_counter>);
+static_assert(circuit::detail::takes_success_context<reader_counter>);
 
 template <class Counter>
 struct fixture {

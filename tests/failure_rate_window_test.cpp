@@ -347,8 +347,8 @@ TEST_CASE("successes after reset() in the slice cached before it are counted", "
   CHECK(b.metrics().total.successes == 5);
 }
 
-TEST_CASE("a success reads the time through the reader once, after the slice cache", "[failure_rate_window]") {
-  static_assert(circuit::detail::takes_time_reader<circuit::failure_rate_window>);
+TEST_CASE("a success reads the time through the breaker's context, once per call", "[failure_rate_window]") {
+  static_assert(circuit::detail::takes_success_context<circuit::failure_rate_window>);
   const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 100, .window = 10s, .buckets = 10};
   circuit::failure_rate_window::recorder r(settings);
   int reads = 0;

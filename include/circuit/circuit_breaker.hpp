@@ -415,18 +415,38 @@ class circuit_breaker {
     settle_slow(t, o, std::move(error), now);
   }
 
+  // What a recorder's on_success(ctx) gets (see circuit::counter): the time
+  // on demand, and whether the call's generation is still current.
+  template <class ReadNow>
+  struct success_context {
+    const std::atomic<detail::word_t>& word;
+    detail::word_t admitted;
+    const ReadNow& read_now;
+    mutable bool found_stale = false;
+
+    [[nodiscard]] std::chrono::nanoseconds operator()() const noexcept { return read_now(); }
+    [[nodiscard]] bool current() const noexcept {
+      const bool is = word.load(std::memory_order_acquire) == admitted;
+      if (!is) found_stale = true;
+      return is;
+    }
+  };
+
   // A success admitted in closed under `admitted`: tallied in this thread's
   // lane, and given to the counter unless a transition came in between.
-  // `read_now` reads the time, if the counter wants it: the counter may
-  // prepare its update first (a clock read can hold back the work after it).
+  // `read_now` reads the time, if the counter wants it; a counter that takes
+  // a success_context reads it when it is ready (a clock read can hold back
+  // the work after it) and re-checks currency before it writes.
   template <class ReadNow>
   [[gnu::always_inline]] void record_closed_success(detail::word_t admitted, const ReadNow& read_now) noexcept {
     tallies_.add(succeeded);
     const bool heard = !unheard();
     // In closed the word changes only by a transition: equal means current.
     if (word_.load(std::memory_order_acquire) == admitted) [[likely]] {
-      if constexpr (detail::takes_time_reader<Counter>) {
-        recorder_.on_success(read_now);
+      if constexpr (detail::takes_success_context<Counter>) {
+        const success_context<ReadNow> ctx{word_, admitted, read_now};
+        recorder_.on_success(ctx);
+        if (ctx.found_stale) [[unlikely]] note_stale();
       } else if constexpr (reads_clock_on_success<Counter>) {
         recorder_.on_success(read_now());
       } else {

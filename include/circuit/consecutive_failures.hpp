@@ -1,11 +1,11 @@
 #pragma once
 // A Counter that trips on a run of failures.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 
 #include <circuit/counter.hpp>
+#include <circuit/detail/epoch_count.hpp>
 #include <circuit/options.hpp>
 
 namespace circuit {
@@ -26,25 +26,27 @@ struct consecutive_failures {
    public:
     explicit recorder(const consecutive_failures& s) : threshold_(s.threshold) {}
 
-    bool on_failure(std::chrono::nanoseconds) noexcept {
-      return run_.fetch_add(1, std::memory_order_relaxed) + 1 >= threshold_;
-    }
+    bool on_failure(std::chrono::nanoseconds) noexcept { return run_.add_one() >= threshold_; }
 
-    void on_success() noexcept {
-      auto run = run_.load(std::memory_order_relaxed);
-      while (run != 0 && !run_.compare_exchange_weak(run, 0, std::memory_order_relaxed)) {
-      }
+    /// Ends the run, unless `ctx.current()` turns false first (a reset()
+    /// came in between: the run is another generation's).
+    template <class Context>
+      requires requires(const Context& ctx) { bool(ctx.current()); }
+    void on_success(const Context& ctx) noexcept {
+      run_.lower([&] { return bool(ctx.current()); }, [](std::uint64_t) { return std::uint64_t{0}; });
     }
+    /// Ends the run.
+    void on_success() noexcept { on_success(detail::always_current{}); }
 
-    void reset() noexcept { run_.store(0, std::memory_order_relaxed); }
+    void reset() noexcept { run_.reset(); }
 
     [[nodiscard]] counter_figures figures(std::chrono::nanoseconds) const noexcept {
-      return {.failures = run_.load(std::memory_order_relaxed), .successes = 0};
+      return {.failures = run_.count(), .successes = 0};
     }
 
    private:
     std::uint32_t threshold_;
-    std::atomic<std::uint64_t> run_{0};
+    detail::epoch_count run_;
   };
 };
 

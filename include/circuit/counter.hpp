@@ -26,12 +26,17 @@ struct counter_figures {
 ///   `on_failure`, `reset` and `figures` are serialized by the breaker.
 /// - `on_success()` or `on_success(now)` may run concurrently with anything,
 ///   on any number of threads; a recorder that does not need the time takes
-///   no argument, and then the breaker reads no clock on success. A recorder
-///   that needs it may also have `on_success(read_now)`, taking a callable
-///   that returns the time as nanoseconds; the breaker then prefers it, and
-///   the recorder calls it once, after loading what it will update: work
-///   that waits for a clock read waits for the whole read (a TSC read is
-///   ordered), so loads made before it cost nothing extra.
+///   no argument, and then the breaker reads no clock on success.
+/// - A recorder may also have `on_success(ctx)`, which the breaker then
+///   prefers. `ctx()` reads the time (call it at most once; the clock is
+///   read only if it is called), and `ctx.current()` is true while the
+///   call's generation is still the breaker's. Work that waits for a clock
+///   read waits for the whole read (a TSC read is ordered), so a recorder
+///   that loads what it will update before calling `ctx()` hides those
+///   loads. A recorder that updates lock-free state checks `ctx.current()`
+///   after loading that state and before writing it: the breaker checked
+///   before calling, but a `reset()` may come in between, and a call must
+///   never move the counter of a later generation (detail/epoch_count.hpp).
 /// - `on_ignored()`, when present, is called for outcomes that count neither
 ///   way (optional).
 template <class C>
@@ -53,14 +58,15 @@ template <counter C>
 inline constexpr bool reads_clock_on_success = !requires(typename C::recorder& r) { r.on_success(); };
 
 namespace detail {
-// Stands for the callable the breaker hands to on_success(read_now).
-struct time_reader_archetype {
+// Stands for what the breaker hands to on_success(ctx).
+struct success_context_archetype {
   std::chrono::nanoseconds operator()() const noexcept;
+  bool current() const noexcept;
 };
-// A recorder with on_success(read_now): it calls read_now() (at most once)
-// when it needs the time, after preparing its update.
+// A recorder with on_success(ctx).
 template <class C>
-concept takes_time_reader = requires(typename C::recorder& r, const time_reader_archetype& f) { r.on_success(f); };
+concept takes_success_context =
+    requires(typename C::recorder& r, const success_context_archetype& ctx) { r.on_success(ctx); };
 }  // namespace detail
 
 }  // namespace circuit

@@ -1,11 +1,11 @@
 #pragma once
 // A Counter that weighs failures against successes.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 
 #include <circuit/counter.hpp>
+#include <circuit/detail/epoch_count.hpp>
 #include <circuit/options.hpp>
 
 namespace circuit {
@@ -26,25 +26,27 @@ struct net_failures {
    public:
     explicit recorder(const net_failures& s) : threshold_(s.threshold) {}
 
-    bool on_failure(std::chrono::nanoseconds) noexcept {
-      return net_.fetch_add(1, std::memory_order_relaxed) + 1 >= threshold_;
-    }
+    bool on_failure(std::chrono::nanoseconds) noexcept { return net_.add_one() >= threshold_; }
 
-    void on_success() noexcept {
-      auto net = net_.load(std::memory_order_relaxed);
-      while (net != 0 && !net_.compare_exchange_weak(net, net - 1, std::memory_order_relaxed)) {
-      }
+    /// One less, unless `ctx.current()` turns false first (a reset() came
+    /// in between: the count is another generation's).
+    template <class Context>
+      requires requires(const Context& ctx) { bool(ctx.current()); }
+    void on_success(const Context& ctx) noexcept {
+      net_.lower([&] { return bool(ctx.current()); }, [](std::uint64_t n) { return n - 1; });
     }
+    /// One less.
+    void on_success() noexcept { on_success(detail::always_current{}); }
 
-    void reset() noexcept { net_.store(0, std::memory_order_relaxed); }
+    void reset() noexcept { net_.reset(); }
 
     [[nodiscard]] counter_figures figures(std::chrono::nanoseconds) const noexcept {
-      return {.failures = net_.load(std::memory_order_relaxed), .successes = 0};
+      return {.failures = net_.count(), .successes = 0};
     }
 
    private:
     std::uint32_t threshold_;
-    std::atomic<std::uint64_t> net_{0};
+    detail::epoch_count net_;
   };
 };
 
