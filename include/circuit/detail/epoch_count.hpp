@@ -50,7 +50,7 @@ class epoch_count {
     while (count_of(w) != 0) {
       if (!current()) return;
       const auto next = (w & epoch_bits) | lower(count_of(w));
-      if (word_.compare_exchange_weak(w, next, std::memory_order_relaxed, std::memory_order_acquire)) return;
+      if (word_.compare_exchange_weak(w, next, std::memory_order_acquire)) return;  // a failed one reloads w (acquire)
     }
   }
 
