@@ -9,6 +9,11 @@
 #include <circuit/consecutive_failures.hpp>
 #include <circuit/failure_rate_window.hpp>
 
+// The vDSO lookup must not leak <elf.h>'s macros into users' code.
+#if defined(PT_LOAD) || defined(DT_HASH) || defined(EM_X86_64)
+#error "circuit's headers define <elf.h> macros"
+#endif
+
 #include "catch.hpp"
 
 using namespace std::chrono_literals;
@@ -75,7 +80,28 @@ TEST_CASE("a failure_rate_window breaker on coarse_steady_clock counts its calls
 #include <time.h>
 
 #if defined(CIRCUIT_COARSE_CLOCK_VDSO)
+#include <cstddef>
+
+#include <elf.h>
 #include <sys/auxv.h>
+
+// The header spells out the ELF types it reads rather than include <elf.h>:
+// they must be the same.
+namespace elf = circuit::detail::elf;
+static_assert(sizeof(elf::header) == sizeof(Elf64_Ehdr) && offsetof(elf::header, machine) == offsetof(Elf64_Ehdr, e_machine) &&
+              offsetof(elf::header, phoff) == offsetof(Elf64_Ehdr, e_phoff) &&
+              offsetof(elf::header, phentsize) == offsetof(Elf64_Ehdr, e_phentsize) &&
+              offsetof(elf::header, phnum) == offsetof(Elf64_Ehdr, e_phnum));
+static_assert(sizeof(elf::segment) == sizeof(Elf64_Phdr) && offsetof(elf::segment, offset) == offsetof(Elf64_Phdr, p_offset) &&
+              offsetof(elf::segment, vaddr) == offsetof(Elf64_Phdr, p_vaddr));
+static_assert(sizeof(elf::dynamic) == sizeof(Elf64_Dyn) && sizeof(elf::symbol) == sizeof(Elf64_Sym) &&
+              offsetof(elf::symbol, info) == offsetof(Elf64_Sym, st_info) &&
+              offsetof(elf::symbol, shndx) == offsetof(Elf64_Sym, st_shndx) &&
+              offsetof(elf::symbol, value) == offsetof(Elf64_Sym, st_value));
+static_assert(elf::at_sysinfo_ehdr == AT_SYSINFO_EHDR && elf::class_64 == ELFCLASS64 && elf::machine_x86_64 == EM_X86_64 &&
+              elf::pt_load == PT_LOAD && elf::pt_dynamic == PT_DYNAMIC && elf::dt_null == DT_NULL &&
+              elf::dt_hash == DT_HASH && elf::dt_strtab == DT_STRTAB && elf::dt_symtab == DT_SYMTAB &&
+              elf::stt_func == STT_FUNC && elf::shn_undef == SHN_UNDEF);
 
 TEST_CASE("coarse_steady_clock finds the vDSO's clock_gettime and reads clocks with it") {
   // Every x86-64 Linux process has a vDSO unless the kernel was told not to

@@ -3,8 +3,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <circuit/circuit_breaker.hpp>
@@ -380,4 +383,53 @@ TEST_CASE("successes move from slice to slice as the clock does, in each thread"
   CHECK(r.figures(3s).successes == 4 * 7);
   CHECK(r.figures(4s).successes == 4 * 6);  // slice 0 left
   CHECK(r.figures(6s).successes == 4 * 3);  // only slice 3
+}
+
+namespace {
+// A manual clock that runs a hook (once) when it is next read: a way to put
+// a transition between the breaker's check of a success and the counter's
+// write, which another thread's reset() could do.
+struct hooked_clock {
+  using rep = circuit::manual_clock::rep;
+  using period = circuit::manual_clock::period;
+  using duration = circuit::manual_clock::duration;
+  using time_point = std::chrono::time_point<hooked_clock, duration>;
+  static constexpr bool is_steady = false;
+
+  circuit::manual_clock timeline;
+  std::shared_ptr<std::function<void()>> hook = std::make_shared<std::function<void()>>();
+
+  [[nodiscard]] time_point now() const {
+    if (*hook) std::exchange(*hook, nullptr)();
+    return time_point(timeline.now().time_since_epoch());
+  }
+};
+template <class Breaker>
+void fail_once_in(Breaker& b) {
+  auto g = b.try_guard();
+  REQUIRE(g);
+  g.failure();
+}
+}  // namespace
+
+TEST_CASE("a success that a reset() overtakes does not count in the next generation's window",
+          "[failure_rate_window]") {
+  // One failure in a window of one call trips: a stale success counted in
+  // the new window would hold the rate at 0.5 and keep it closed.
+  hooked_clock clock;
+  circuit::circuit_breaker<hooked_clock, circuit::failure_rate_window> b(
+      circuit::failure_rate_window{.failure_rate = 1.0, .minimum_calls = 1, .window = 10s, .buckets = 10}, {},
+      clock);
+  auto g = b.try_guard();
+  REQUIRE(g);
+  // The success's clock read (inside the counter, after the breaker found
+  // the call current) runs a reset(): a new generation begins.
+  *clock.hook = [&b] { b.reset(); };
+  g.success();
+  const auto m = b.metrics();
+  CHECK(m.window.successes == 0);
+  CHECK(m.stale_outcomes == 1);
+  CHECK(m.total.successes == 1);
+  fail_once_in(b);
+  CHECK(b.current_state() == circuit::state::open);
 }

@@ -502,35 +502,37 @@ class circuit_breaker {
     announce(c);
   }
 
-  // Settles a call as a failure unless its outcome was classified: how a
-  // call whose ErrorPredicate throws is still settled once. A destructor
-  // rather than try/catch, so that the code is the same with and without
-  // -fno-exceptions (a program may mix both; see uncaught_exceptions.hpp).
-  struct failure_unless_classified {
-    circuit_breaker& breaker;
-    const detail::ticket& ticket;
-    const std::exception_ptr* error;  // null: none
-    bool classified = false;
-    ~failure_unless_classified() {
-      if (!classified) breaker.settle(ticket, outcome::failure, error != nullptr ? *error : nullptr);
-    }
-  };
-
   void settle_error(const detail::ticket& t, std::exception_ptr e) {
     if (!e) return settle(t, outcome::failure, nullptr);  // nothing to classify
-    failure_unless_classified pending{*this, t, &e};
-    const auto o = to_outcome(predicate_(std::as_const(e)));
-    pending.classified = true;
+#if defined(__cpp_exceptions)
+    outcome o = outcome::failure;
+    try {
+      o = to_outcome(predicate_(std::as_const(e)));
+    } catch (...) {
+      settle(t, outcome::failure, e);
+      throw;
+    }
     settle(t, o, o == outcome::failure ? std::move(e) : nullptr);
+#else
+    settle(t, to_outcome(predicate_(std::as_const(e))), e);
+#endif
   }
 
   template <class R>
   void settle_result(const detail::ticket& t, const R& result) {
     if constexpr (result_predicate_for<ErrorPredicate, R>) {
-      failure_unless_classified pending{*this, t, nullptr};
-      const auto o = to_outcome(predicate_(result));
-      pending.classified = true;
+#if defined(__cpp_exceptions)
+      outcome o = outcome::failure;
+      try {
+        o = to_outcome(predicate_(result));
+      } catch (...) {
+        settle(t, outcome::failure, nullptr);
+        throw;
+      }
       settle(t, o, nullptr);
+#else
+      settle(t, to_outcome(predicate_(result)), nullptr);
+#endif
     } else {
       settle_success(t);
     }
@@ -549,14 +551,13 @@ class circuit_breaker {
 
   // Every state change happens here, under the lock: a new generation (so
   // permits of the old one move nothing), the per-state bookkeeping, then
-  // the word that publishes it all.
+  // the word that publishes it all, then the counter's reset.
   change transition_locked(state to, std::int64_t now, bool failed_probe) const noexcept {
     const auto from = detail::state_of(word_.load(std::memory_order_relaxed));
     ++generation_;
     probe_successes_ = 0;
     switch (to) {
       case state::closed:  // reset() or enough probe successes
-        recorder_.reset();
         backoff_.restart();
         break;
       case state::open:  // tripped by the counter, a failed probe or trip()
@@ -569,6 +570,11 @@ class circuit_breaker {
     last_transition_ = now;
     base_ = totals_locked();
     word_.store(detail::make_word(to, generation_, flags()), std::memory_order_release);
+    // After the word: a lock-free success that sees the reset (a recorder's
+    // release) then sees the new word too, and knows it is stale
+    // (failure_rate_window). One admitted just now may still be wiped from
+    // the window; it stays in the totals.
+    if (to == state::closed) recorder_.reset();
     return {from != to, from, to};
   }
 

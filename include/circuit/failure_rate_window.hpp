@@ -78,13 +78,16 @@ class failure_rate_window::recorder {
     on_success([now]() noexcept { return now; });
   }
 
-  /// The same, reading the time from `read_now()` only once this lane's
-  /// slice and slot are loaded, so that no load waits for the clock.
-  template <class ReadNow>
-    requires std::is_invocable_r_v<std::chrono::nanoseconds, const ReadNow&>
-  void on_success(const ReadNow& read_now) noexcept {
+  /// The same, reading the time from `ctx()` only once this lane's slice
+  /// and slot are loaded, so that no load waits for the clock. When `ctx`
+  /// has `current()` (the breaker's success context), a success that has
+  /// gone stale by the time it enters a slice is dropped: it must not count
+  /// in the window of the generation after a reset().
+  template <class Context>
+    requires std::is_invocable_r_v<std::chrono::nanoseconds, const Context&>
+  void on_success(const Context& ctx) noexcept {
     const auto lane = detail::this_lane;
-    if (lane >= detail::lane_count) [[unlikely]] return on_success_unowned(read_now().count());
+    if (lane >= detail::lane_count) [[unlikely]] return on_success_cold(lane, ctx().count(), ctx);
     // The slice this lane last recorded in: a success there is one load
     // and one store to its slot, and no division.
     auto& c = caches_[lane];
@@ -94,14 +97,14 @@ class failure_rate_window::recorder {
     const auto tag = c.tag.load(std::memory_order_relaxed);
     const auto n = c.count.load(std::memory_order_relaxed);
     auto* const slot = c.slot.load(std::memory_order_relaxed);
-    const auto t = read_now().count();
+    const auto t = ctx().count();
     if (current && first <= t && t <= last) [[likely]] {
       const auto next = n == count_mask ? n : n + 1;  // saturates
       c.count.store(next, std::memory_order_relaxed);
       slot->store(tag | next, std::memory_order_relaxed);
       return;
     }
-    enter_slice(lane, t);
+    on_success_cold(lane, t, ctx);
   }
 
   void reset() noexcept {
@@ -158,11 +161,10 @@ class failure_rate_window::recorder {
   // slice, then records the success (moving `newest` up, clearing the
   // slots of skipped slices). A reset() in between leaves a cache of the
   // epoch before it, which the next success sees out of date.
-  [[gnu::noinline]] void enter_slice(std::size_t lane, std::int64_t t) noexcept {
+  // `epoch` was loaded with acquire: the slots and `newest` as its reset()
+  // left them are visible.
+  [[gnu::noinline]] void enter_slice(std::size_t lane, std::int64_t t, std::uint64_t epoch) noexcept {
     auto& c = caches_[lane];
-    // Acquires what the last reset() released: `newest` and the slots it
-    // cleared.
-    const auto epoch = epoch_.load(std::memory_order_acquire);
     constexpr auto min = std::numeric_limits<std::int64_t>::min(), max = std::numeric_limits<std::int64_t>::max();
     auto r = t % width_;
     if (r < 0) r += width_;
@@ -180,12 +182,28 @@ class failure_rate_window::recorder {
     c.count.store(slot.load(std::memory_order_relaxed) & count_mask, std::memory_order_relaxed);
   }
 
-  // A thread with no lane yet, or in the shared lane (many writers: no cache).
-  [[gnu::noinline]] void on_success_unowned(std::int64_t t) noexcept {
-    const auto lane = detail::thread_lane();
-    if (lane < detail::lane_count) return enter_slice(lane, t);
+  // A success outside the cached slice: in another slice or epoch, from a
+  // thread with no lane yet, or in the shared lane (many writers: no cache).
+  template <class Context>
+  [[gnu::noinline]] void on_success_cold(std::size_t lane, std::int64_t t, const Context& ctx) noexcept {
+    // Acquire: a reset() seen here (the breaker resets the recorder after
+    // publishing the new generation) makes the call's staleness visible.
+    const auto epoch = epoch_.load(std::memory_order_acquire);
+    if (!still_current(ctx)) return;
+    if (lane >= detail::lane_count) lane = detail::thread_lane();
+    if (lane < detail::lane_count) return enter_slice(lane, t, epoch);
     record(lane, slice_of(t));
   }
+
+  template <class Context>
+  static bool still_current(const Context& ctx) noexcept {
+    if constexpr (requires { bool(ctx.current()); }) {
+      return ctx.current();
+    } else {
+      return true;
+    }
+  }
+
 
   // Floor division, so times before the clock's epoch land in the right slice.
   [[nodiscard]] std::int64_t slice_of(std::int64_t t) const noexcept {
@@ -203,31 +221,44 @@ class failure_rate_window::recorder {
   void record(std::size_t lane, std::int64_t k) noexcept { record_at(lane, k, slot_index(k)); }
 
   // record() with k's slot index already known.
+  //
+  // The first call of slice k in a lane (it moves `newest` up to k) clears
+  // the slots of slice k and of the slices skipped since: they hold only
+  // calls older than the window, yet a tag keeps just 24 bits of the slice
+  // index, so a slice 2^24 * slots_ slices old would pass for k.
   void record_at(std::size_t lane, std::int64_t k, std::size_t index) noexcept {
     auto& s = word(lane, header_words + index);
-    auto v = s.load(std::memory_order_relaxed);
-    // The first call of slice k in this lane (it moves `newest` up to k)
-    // clears the slots of slice k and of the slices skipped since: they hold
-    // only calls older than the window, yet a tag keeps just 24 bits of the
-    // slice index, so a slice 2^24 * slots_ slices old would pass for k.
     auto& n = word(lane, newest);
+    if (lane != detail::shared_lane) {  // one writer: the lane's owner, or the breaker's lock
+      const auto seen = static_cast<std::int64_t>(n.load(std::memory_order_relaxed));
+      if (seen < k) {
+        // Clear and write first, then publish k (release, read with acquire
+        // by live_counts()): the window never reads slot k before it holds
+        // slice k's count, whatever it held before.
+        forget_skipped(lane, seen, k);
+        s.store(tag_of(k) | 1, std::memory_order_relaxed);
+        n.store(static_cast<std::uint64_t>(k), std::memory_order_release);
+      } else {
+        s.store(plus_one(s.load(std::memory_order_relaxed), k), std::memory_order_relaxed);
+      }
+      return;
+    }
+    // The shared lane has many writers: the one that moves `newest` clears.
+    auto v = s.load(std::memory_order_relaxed);
     auto seen = n.load(std::memory_order_acquire);
     while (static_cast<std::int64_t>(seen) < k) {
       if (n.compare_exchange_weak(seen, static_cast<std::uint64_t>(k), std::memory_order_acq_rel,
                                   std::memory_order_acquire)) {
         forget_skipped(lane, static_cast<std::int64_t>(seen), k);
-        // A shared-lane writer that saw `newest` at k already added to v.
-        if (lane != detail::shared_lane || s.compare_exchange_strong(v, 0, std::memory_order_relaxed)) v = 0;
+        // A writer that saw `newest` at k already added to v.
+        if (s.compare_exchange_strong(v, 0, std::memory_order_relaxed)) v = 0;
         break;
       }
     }
-    if (lane == detail::shared_lane) {
-      while (!s.compare_exchange_weak(v, plus_one(v, k), std::memory_order_relaxed)) {
-      }
-    } else {  // One writer: the lane's owner, or the breaker's lock.
-      s.store(plus_one(v, k), std::memory_order_relaxed);
+    while (!s.compare_exchange_weak(v, plus_one(v, k), std::memory_order_relaxed)) {
     }
   }
+
 
   // Zeroes the slots of the slices between `before` (the lane's previous
   // newest slice, or `never`) and k, exclusive, at most slots_ - 1 of them.
@@ -252,7 +283,7 @@ class failure_rate_window::recorder {
     const auto k_min = now >= never + window_ ? slice_of(now - window_) + 1 : slice_of(never);
     counts c{0, 0};
     for (std::size_t lane = 0; lane < detail::lane_count + 2; ++lane) {
-      if (static_cast<std::int64_t>(word(lane, newest).load(std::memory_order_relaxed)) < k_min) continue;
+      if (static_cast<std::int64_t>(word(lane, newest).load(std::memory_order_acquire)) < k_min) continue;
       std::uint64_t sum = 0;
       for (auto j = k_min; j <= k; ++j) {
         const auto v = slot(lane, j).load(std::memory_order_relaxed);

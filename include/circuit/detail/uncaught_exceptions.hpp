@@ -15,9 +15,9 @@
 // function.
 //
 // The same definition with and without -fno-exceptions (the runtime keeps
-// the count either way): a program may mix such translation units, and an
-// inline function that differed between them would let the linker pick
-// either definition for both.
+// the count either way). Mixing such translation units is not supported
+// (README, "Calling through it"), but an inline function that differed here
+// would silently turn failing guards into successes.
 
 #include <exception>
 
