@@ -422,14 +422,9 @@ class circuit_breaker {
     const std::atomic<detail::word_t>& word;
     detail::word_t admitted;
     const ReadNow& read_now;
-    mutable bool found_stale = false;
 
     [[nodiscard]] std::chrono::nanoseconds operator()() const noexcept { return read_now(); }
-    [[nodiscard]] bool current() const noexcept {
-      const bool is = word.load(std::memory_order_acquire) == admitted;
-      if (!is) found_stale = true;
-      return is;
-    }
+    [[nodiscard]] bool current() const noexcept { return word.load(std::memory_order_acquire) == admitted; }
   };
 
   // A success admitted in closed under `admitted`: tallied in this thread's
@@ -445,8 +440,12 @@ class circuit_breaker {
     if (word_.load(std::memory_order_acquire) == admitted) [[likely]] {
       if constexpr (detail::takes_success_context<Counter>) {
         const success_context<ReadNow> ctx{word_, admitted, read_now};
-        recorder_.on_success(ctx);
-        if (ctx.found_stale) [[unlikely]] note_stale();
+        // A recorder may return false: it found the call stale after all.
+        if constexpr (std::is_same_v<decltype(recorder_.on_success(ctx)), bool>) {
+          if (!recorder_.on_success(ctx)) [[unlikely]] note_stale();
+        } else {
+          recorder_.on_success(ctx);
+        }
       } else if constexpr (reads_clock_on_success<Counter>) {
         recorder_.on_success(read_now());
       } else {

@@ -29,14 +29,15 @@ struct consecutive_failures {
     bool on_failure(std::chrono::nanoseconds) noexcept { return run_.add_one() >= threshold_; }
 
     /// Ends the run, unless `ctx.current()` turns false first (a reset()
-    /// came in between: the run is another generation's).
+    /// came in between: the run is another generation's); returns false
+    /// then.
     template <class Context>
       requires requires(const Context& ctx) { bool(ctx.current()); }
-    void on_success(const Context& ctx) noexcept {
-      run_.lower([&] { return bool(ctx.current()); }, [](std::uint64_t) { return std::uint64_t{0}; });
+    bool on_success(const Context& ctx) noexcept {
+      return run_.lower([&] { return bool(ctx.current()); }, [](std::uint64_t) { return std::uint64_t{0}; });
     }
     /// Ends the run.
-    void on_success() noexcept { on_success(detail::always_current{}); }
+    void on_success() noexcept { (void)on_success(detail::always_current{}); }
 
     void reset() noexcept { run_.reset(); }
 

@@ -37,6 +37,8 @@ struct counter_figures {
 ///   after loading that state and before writing it: the breaker checked
 ///   before calling, but a `reset()` may come in between, and a call must
 ///   never move the counter of a later generation (detail/epoch_count.hpp).
+///   It may return `bool`: false when it found the call stale and recorded
+///   nothing (the breaker counts it in `metrics().stale_outcomes`).
 /// - `on_ignored()`, when present, is called for outcomes that count neither
 ///   way (optional).
 template <class C>

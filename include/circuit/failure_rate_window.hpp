@@ -75,36 +75,38 @@ class failure_rate_window::recorder {
 
   /// Records a success at `now` in the calling thread's lane; never trips.
   void on_success(std::chrono::nanoseconds now) noexcept {
-    on_success([now]() noexcept { return now; });
+    (void)on_success([now]() noexcept { return now; });
   }
 
   /// The same, reading the time from `ctx()` only once this lane's slice
   /// and slot are loaded, so that no load waits for the clock. When `ctx`
   /// has `current()` (the breaker's success context), a success that has
   /// gone stale by the time it enters a slice is dropped: it must not count
-  /// in the window of the generation after a reset().
+  /// in the window of the generation after a reset(). Returns false then.
   template <class Context>
     requires std::is_invocable_r_v<std::chrono::nanoseconds, const Context&>
-  void on_success(const Context& ctx) noexcept {
+  bool on_success(const Context& ctx) noexcept {
     const auto lane = detail::this_lane;
     if (lane >= detail::lane_count) [[unlikely]] return on_success_cold(lane, ctx().count(), ctx);
     // The slice this lane last recorded in: a success there is one load
     // and one store to its slot, and no division.
+    // Everything but the comparison with the time is worked out before the
+    // clock read, and little is kept across it (what is kept is spilled).
     auto& c = caches_[lane];
     const bool current = c.epoch.load(std::memory_order_relaxed) == epoch_.load(std::memory_order_relaxed);
-    const auto first = c.first.load(std::memory_order_relaxed);
-    const auto last = c.last.load(std::memory_order_relaxed);
-    const auto tag = c.tag.load(std::memory_order_relaxed);
+    constexpr auto min = std::numeric_limits<std::int64_t>::min(), max = std::numeric_limits<std::int64_t>::max();
+    const auto first = current ? c.first.load(std::memory_order_relaxed) : max;  // out of date: no time is in
+    const auto last = current ? c.last.load(std::memory_order_relaxed) : min;
     const auto n = c.count.load(std::memory_order_relaxed);
+    const auto next = c.tag.load(std::memory_order_relaxed) | (n == count_mask ? n : n + 1);  // saturates
     auto* const slot = c.slot.load(std::memory_order_relaxed);
     const auto t = ctx().count();
-    if (current && first <= t && t <= last) [[likely]] {
-      const auto next = n == count_mask ? n : n + 1;  // saturates
-      c.count.store(next, std::memory_order_relaxed);
-      slot->store(tag | next, std::memory_order_relaxed);
-      return;
+    if (first <= t && t <= last) [[likely]] {
+      c.count.store(next & count_mask, std::memory_order_relaxed);
+      slot->store(next, std::memory_order_relaxed);
+      return true;
     }
-    on_success_cold(lane, t, ctx);
+    return on_success_cold(lane, t, ctx);
   }
 
   void reset() noexcept {
@@ -184,15 +186,20 @@ class failure_rate_window::recorder {
 
   // A success outside the cached slice: in another slice or epoch, from a
   // thread with no lane yet, or in the shared lane (many writers: no cache).
+  // Returns false when the call went stale.
   template <class Context>
-  [[gnu::noinline]] void on_success_cold(std::size_t lane, std::int64_t t, const Context& ctx) noexcept {
+  [[gnu::noinline]] bool on_success_cold(std::size_t lane, std::int64_t t, const Context& ctx) noexcept {
     // Acquire: a reset() seen here (the breaker resets the recorder after
     // publishing the new generation) makes the call's staleness visible.
     const auto epoch = epoch_.load(std::memory_order_acquire);
-    if (!still_current(ctx)) return;
+    if (!still_current(ctx)) return false;
     if (lane >= detail::lane_count) lane = detail::thread_lane();
-    if (lane < detail::lane_count) return enter_slice(lane, t, epoch);
-    record(lane, slice_of(t));
+    if (lane < detail::lane_count) {
+      enter_slice(lane, t, epoch);
+    } else {
+      record(lane, slice_of(t));
+    }
+    return true;
   }
 
   template <class Context>

@@ -29,14 +29,14 @@ struct net_failures {
     bool on_failure(std::chrono::nanoseconds) noexcept { return net_.add_one() >= threshold_; }
 
     /// One less, unless `ctx.current()` turns false first (a reset() came
-    /// in between: the count is another generation's).
+    /// in between: the count is another generation's); returns false then.
     template <class Context>
       requires requires(const Context& ctx) { bool(ctx.current()); }
-    void on_success(const Context& ctx) noexcept {
-      net_.lower([&] { return bool(ctx.current()); }, [](std::uint64_t n) { return n - 1; });
+    bool on_success(const Context& ctx) noexcept {
+      return net_.lower([&] { return bool(ctx.current()); }, [](std::uint64_t n) { return n - 1; });
     }
     /// One less.
-    void on_success() noexcept { on_success(detail::always_current{}); }
+    void on_success() noexcept { (void)on_success(detail::always_current{}); }
 
     void reset() noexcept { net_.reset(); }
 

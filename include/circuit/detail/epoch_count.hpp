@@ -42,16 +42,17 @@ class epoch_count {
   }
 
   /// Lowers the count to `lower(count)` unless `current()` (the call's
-  /// generation is still the breaker's) turns false first. Lock-free; a
-  /// count of 0 is left alone without asking.
+  /// generation is still the breaker's) turns false first; returns false
+  /// then. Lock-free; a count of 0 is left alone without asking.
   template <class Current, class Lower>
-  void lower(const Current& current, const Lower& lower) noexcept {
+  bool lower(const Current& current, const Lower& lower) noexcept {
     auto w = word_.load(std::memory_order_acquire);
     while (count_of(w) != 0) {
-      if (!current()) return;
+      if (!current()) return false;
       const auto next = (w & epoch_bits) | lower(count_of(w));
-      if (word_.compare_exchange_weak(w, next, std::memory_order_acquire)) return;  // a failed one reloads w (acquire)
+      if (word_.compare_exchange_weak(w, next, std::memory_order_acquire)) break;  // a failed one reloads w (acquire)
     }
+    return true;
   }
 
   /// Zero, in a new epoch (under the breaker's lock).
