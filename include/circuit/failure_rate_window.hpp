@@ -23,7 +23,7 @@ namespace circuit {
 ///
 /// The rule is checked when a failure is recorded, as Polly does: a success
 /// only lowers the failed share, so it never trips. A success costs one
-/// clock read and a store to the calling thread's own lane.
+/// clock read and two stores to lines of the calling thread's own.
 /// Memory: a fixed number of slices per lane, whatever the call volume.
 struct failure_rate_window {
   static constexpr std::uint32_t max_buckets = 1u << 12;
@@ -88,10 +88,10 @@ class failure_rate_window::recorder {
   bool on_success(const Context& ctx) noexcept {
     const auto lane = detail::this_lane;
     if (lane >= detail::lane_count) [[unlikely]] return on_success_cold(lane, ctx().count(), ctx);
-    // The slice this lane last recorded in: a success there is one load
-    // and one store to its slot, and no division.
-    // Everything but the comparison with the time is worked out before the
-    // clock read, and little is kept across it (what is kept is spilled).
+    // The slice this lane last recorded in: a success there is a store to
+    // its slot and one to the cache, and no division. Everything but the
+    // comparison with the time is worked out before the clock read, and
+    // little is kept across it (what is kept is spilled to the stack).
     auto& c = caches_[lane];
     const bool current = c.epoch.load(std::memory_order_relaxed) == epoch_.load(std::memory_order_relaxed);
     constexpr auto min = std::numeric_limits<std::int64_t>::min(), max = std::numeric_limits<std::int64_t>::max();
@@ -211,7 +211,6 @@ class failure_rate_window::recorder {
     }
   }
 
-
   // Floor division, so times before the clock's epoch land in the right slice.
   [[nodiscard]] std::int64_t slice_of(std::int64_t t) const noexcept {
     const auto q = t / width_;
@@ -265,7 +264,6 @@ class failure_rate_window::recorder {
     while (!s.compare_exchange_weak(v, plus_one(v, k), std::memory_order_relaxed)) {
     }
   }
-
 
   // Zeroes the slots of the slices between `before` (the lane's previous
   // newest slice, or `never`) and k, exclusive, at most slots_ - 1 of them.
