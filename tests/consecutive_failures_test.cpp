@@ -10,6 +10,7 @@
 #include <circuit/open_circuit_error.hpp>
 
 #include "catch.hpp"
+#include "interleaving.hpp"
 
 using namespace std::chrono_literals;
 
@@ -110,28 +111,11 @@ TEST_CASE("closing after a probe starts a fresh run", "[consecutive_failures]") 
   CHECK(b.current_state() == circuit::state::closed);
 }
 
-namespace {
-// A success context whose current() lets the test act between the
-// recorder's load of its count and its write, as a reset() on another
-// thread could.
-template <class Between>
-struct interleaving {
-  Between between;
-  mutable int asked = 0;
-  bool current() const {
-    ++asked;
-    return between(asked);
-  }
-};
-template <class Between>
-interleaving(Between) -> interleaving<Between>;
-}  // namespace
-
 TEST_CASE("a success that is no longer current leaves the run alone", "[consecutive_failures]") {
   circuit::consecutive_failures::recorder r(circuit::consecutive_failures{.threshold = 5});
   CHECK_FALSE(r.on_failure(0ns));
   CHECK_FALSE(r.on_failure(0ns));
-  const interleaving stale{[](int) { return false; }};
+  const test::interleaving stale{[](int) { return false; }};
   r.on_success(stale);
   CHECK(stale.asked == 1);
   CHECK(r.figures(0ns).failures == 2);
@@ -144,7 +128,7 @@ TEST_CASE("a success racing a reset never ends the next generation's run", "[con
   // finds the call stale.
   circuit::consecutive_failures::recorder r(circuit::consecutive_failures{.threshold = 5});
   CHECK_FALSE(r.on_failure(0ns));
-  const interleaving racing{[&r](int asked) {
+  const test::interleaving racing{[&r](int asked) {
     if (asked == 1) {
       r.reset();
       CHECK_FALSE(r.on_failure(0ns));

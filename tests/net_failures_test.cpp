@@ -10,6 +10,7 @@
 #include <circuit/net_failures.hpp>
 
 #include "catch.hpp"
+#include "interleaving.hpp"
 
 using namespace std::chrono_literals;
 
@@ -95,27 +96,11 @@ TEST_CASE("four failures out of five calls never trip a consecutive counter but 
   CHECK(consecutive.metrics().total.successes == 4);
 }
 
-namespace {
-// Lets the test act between the recorder's load of its count and its
-// write, as a reset() on another thread could.
-template <class Between>
-struct interleaving {
-  Between between;
-  mutable int asked = 0;
-  bool current() const {
-    ++asked;
-    return between(asked);
-  }
-};
-template <class Between>
-interleaving(Between) -> interleaving<Between>;
-}  // namespace
-
 TEST_CASE("a success racing a reset never lowers the next generation's count", "[net_failures]") {
   circuit::net_failures::recorder r(circuit::net_failures{.threshold = 5});
   CHECK_FALSE(r.on_failure(0ns));
   CHECK_FALSE(r.on_failure(0ns));
-  const interleaving racing{[&r](int asked) {
+  const test::interleaving racing{[&r](int asked) {
     if (asked == 1) {  // between the load (2) and the write (1)
       r.reset();
       CHECK_FALSE(r.on_failure(0ns));
