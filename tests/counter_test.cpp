@@ -2,6 +2,7 @@
 // recorder has decides whether (and when) the clock is read on a success.
 
 #include "catch.hpp"
+#include "instrumented_clock.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -18,22 +19,7 @@ namespace {
 
 using ns = std::chrono::nanoseconds;
 
-// A manual_clock that counts its reads.
-struct counting_clock {
-  using rep = circuit::manual_clock::rep;
-  using period = circuit::manual_clock::period;
-  using duration = circuit::manual_clock::duration;
-  using time_point = std::chrono::time_point<counting_clock, duration>;
-  static constexpr bool is_steady = false;
-
-  circuit::manual_clock timeline;
-  std::shared_ptr<int> reads = std::make_shared<int>(0);
-
-  [[nodiscard]] time_point now() const noexcept {
-    ++*reads;
-    return time_point(timeline.now().time_since_epoch());
-  }
-};
+using counting_clock = test::instrumented_clock;
 
 // What the counters below saw, shared with the test through the settings.
 struct seen {

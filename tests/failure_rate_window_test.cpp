@@ -15,6 +15,7 @@
 #include <circuit/manual_clock.hpp>
 
 #include "catch.hpp"
+#include "instrumented_clock.hpp"
 
 using namespace std::chrono_literals;
 
@@ -386,24 +387,9 @@ TEST_CASE("successes move from slice to slice as the clock does, in each thread"
 }
 
 namespace {
-// A manual clock that runs a hook (once) when it is next read: a way to put
-// a transition between the breaker's check of a success and the counter's
-// write, which another thread's reset() could do.
-struct hooked_clock {
-  using rep = circuit::manual_clock::rep;
-  using period = circuit::manual_clock::period;
-  using duration = circuit::manual_clock::duration;
-  using time_point = std::chrono::time_point<hooked_clock, duration>;
-  static constexpr bool is_steady = false;
-
-  circuit::manual_clock timeline;
-  std::shared_ptr<std::function<void()>> hook = std::make_shared<std::function<void()>>();
-
-  [[nodiscard]] time_point now() const {
-    if (*hook) std::exchange(*hook, nullptr)();
-    return time_point(timeline.now().time_since_epoch());
-  }
-};
+// The hook puts a transition between the breaker's check of a success
+// and the counter's write, which another thread's reset() could do.
+using hooked_clock = test::instrumented_clock;
 template <class Breaker>
 void fail_once_in(Breaker& b) {
   auto g = b.try_guard();
