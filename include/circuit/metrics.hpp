@@ -1,6 +1,7 @@
 #pragma once
 // A point-in-time picture of one breaker.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -16,8 +17,38 @@ struct call_counts {
   std::uint64_t failures = 0;   ///< including slow calls
   std::uint64_t ignored = 0;
   std::uint64_t rejections = 0;
+  /// Successes counted as failures because they were slow
+  /// (`options::slow_call`); also in `failures`. Half_open probes included.
+  std::uint64_t slow = 0;
 
   friend bool operator==(const call_counts&, const call_counts&) = default;
+};
+
+/// How many state changes of each (from, to) pair a breaker has made since
+/// it was constructed; `reset()` of a closed breaker counts as closed ->
+/// closed.
+struct transition_counts {
+  /// Indexed `[from][to]` by the states' values.
+  std::array<std::array<std::uint64_t, state_count>, state_count> counts{};
+
+  /// The changes from `from` to `to`.
+  [[nodiscard]] constexpr std::uint64_t operator()(state from, state to) const noexcept {
+    return counts[static_cast<std::size_t>(from)][static_cast<std::size_t>(to)];
+  }
+  /// Counts one change (the breaker's own bookkeeping).
+  constexpr void add(state from, state to) noexcept {
+    ++counts[static_cast<std::size_t>(from)][static_cast<std::size_t>(to)];
+  }
+  /// Every change, of any pair.
+  [[nodiscard]] constexpr std::uint64_t total() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& row : counts) {
+      for (const auto c : row) n += c;
+    }
+    return n;
+  }
+
+  friend bool operator==(const transition_counts&, const transition_counts&) = default;
 };
 
 /// What `metrics()` returns. Exact when no call is in flight; a moment's
@@ -36,6 +67,8 @@ struct metrics_snapshot {
   /// Outcomes that settled after their generation ended; they are in
   /// `total` but moved nothing.
   std::uint64_t stale_outcomes = 0;
+  /// State changes since construction, by (from, to).
+  transition_counts transitions;
   /// Listener calls that threw (the exception was dropped).
   std::uint64_t listener_errors = 0;
   /// When the last state change happened (construction counts as one).
