@@ -254,8 +254,11 @@ TEMPLATE_TEST_CASE("a clock at the ends of its range opens and recovers the brea
                    circuit::sliding_window, circuit::consecutive_failures, circuit::net_failures,
                    circuit::failure_rate_window) {
   SECTION("just before nanoseconds::max(): open_until saturates, and max itself ends the open spell") {
-    circuit::manual_clock clock(tp(ns::max() - 1s));
+    // Made earlier: at max - 1s, a 10 s open_for would be rejected as too
+    // long for the clock.
+    circuit::manual_clock clock(tp(0s));
     breaker_of<TestType> b(trips_at_three(TestType{}), {.open_for = circuit::fixed{10s}}, clock);
+    clock.set(tp(ns::max() - 1s));
     fail(b, 3);
     REQUIRE(b.current_state() == state::open);
     const auto m = b.metrics();
@@ -305,8 +308,10 @@ TEMPLATE_TEST_CASE("a clock at the ends of its range opens and recovers the brea
 
 TEST_CASE("an open_for of nanoseconds::max() keeps the circuit open until the clock's end, or reset()",
           "[bad_input]") {
-  circuit::manual_clock clock(tp(1h));
+  // Accepted only where it still fits the clock: at its epoch.
+  circuit::manual_clock clock(tp(0s));
   breaker_of<circuit::consecutive_failures> b({.threshold = 3}, {.open_for = circuit::fixed{ns::max()}}, clock);
+  clock.set(tp(1h));
   b.trip();
   const auto m = b.metrics();
   REQUIRE(m.open_until);
@@ -324,6 +329,14 @@ TEST_CASE("an open_for of nanoseconds::max() keeps the circuit open until the cl
   CHECK(b.current_state() == state::half_open);
   b.reset();
   CHECK(b.current_state() == state::closed);
+}
+
+TEST_CASE("an open_for that would carry the clock past its end is rejected as too long", "[bad_input]") {
+  circuit::manual_clock clock(tp(1h));
+  CHECK_THROWS_WITH(breaker_of<circuit::consecutive_failures>({}, {.open_for = circuit::fixed{ns::max()}}, clock),
+                    "fixed.duration is too long for the breaker's clock (its time points would overflow)");
+  CHECK_THROWS_WITH(breaker_of<circuit::consecutive_failures>({}, {.probe_timeout = ns::max() - 1min}, clock),
+                    "options.probe_timeout is too long for the breaker's clock (its time points would overflow)");
 }
 
 TEST_CASE("an exponential backoff at the limits of nanoseconds stays within [1ns, max]", "[bad_input]") {

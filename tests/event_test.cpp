@@ -153,11 +153,12 @@ TEST_CASE("trip, isolate and reset emit their state changes", "[event]") {
   b.isolate();
   b.trip();  // isolated: nothing
   b.reset();
-  b.reset();  // already closed: a new generation, but no state change to report
+  b.reset();  // already closed: a new generation, announced as closed -> closed
   const std::vector<seen> expected{
       {event_kind::state_change, state::closed, state::open},
       {event_kind::state_change, state::open, state::isolated},
       {event_kind::state_change, state::isolated, state::closed},
+      {event_kind::state_change, state::closed, state::closed},
   };
   CHECK(r.events == expected);
 }
@@ -193,7 +194,7 @@ TEST_CASE("every admitted call yields exactly one outcome event, even settled af
   CHECK(b.metrics().stale_outcomes == 2);
 }
 
-TEST_CASE("ignored outcomes emit no event", "[event]") {
+TEST_CASE("ignored outcomes emit an ignored event each", "[event]") {
   struct not_our_problem : std::runtime_error {
     not_our_problem() : std::runtime_error("ignored") {}
   };
@@ -207,7 +208,11 @@ TEST_CASE("ignored outcomes emit no event", "[event]") {
   auto p = b.try_guard();
   p.ignore();
   CHECK_THROWS_AS(b.call([] { throw not_our_problem(); }), not_our_problem);
-  CHECK(r.events.empty());
+  const std::vector<seen> expected{
+      {event_kind::ignored, state::closed, state::closed},
+      {event_kind::ignored, state::closed, state::closed},
+  };
+  CHECK(r.events == expected);
   CHECK(b.metrics().total.ignored == 2);
 }
 

@@ -285,7 +285,8 @@ TEST_CASE("pybreaker: listeners see failures, successes and state changes", "[se
         }
         break;
       case circuit::event_kind::success: ++listener.successes; break;
-      case circuit::event_kind::rejected: break;
+      case circuit::event_kind::rejected:
+      case circuit::event_kind::ignored: break;
     }
   });
 

@@ -10,10 +10,13 @@
 // transitions) takes the breaker's mutex; listeners and the clock are
 // called outside it.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <limits>
@@ -23,9 +26,12 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include <circuit/call_result.hpp>
 #include <circuit/clock.hpp>
 #include <circuit/counter.hpp>
+#include <circuit/detail/awaitable.hpp>
 #include <circuit/detail/backoff.hpp>
 #include <circuit/detail/listener_list.hpp>
 #include <circuit/detail/state_word.hpp>
@@ -69,7 +75,8 @@ struct breaker_access {
 /// - `ErrorPredicate` (`circuit::error_predicate`): what counts as a failure.
 ///
 /// Every member function is thread-safe. The breaker is neither copyable
-/// nor movable: permits point to it.
+/// nor movable: permits point to it, and must not outlive it (checked in
+/// builds without NDEBUG: the destructor aborts with a message).
 template <class Clock = std::chrono::steady_clock, class Counter = sliding_window, class ErrorPredicate = any_exception>
 class circuit_breaker {
   static_assert(circuit::clock<Clock>,
@@ -96,12 +103,13 @@ class circuit_breaker {
   using metrics_type = metrics_snapshot<time_point>;
 
   /// Throws `std::invalid_argument` naming the field when the counter or
-  /// the options are invalid.
-  explicit circuit_breaker(Counter counter = {}, circuit::options settings = {}, Clock clock = {},
+  /// the options are invalid, including a duration too long for `Clock`.
+  explicit circuit_breaker(Counter counter = {}, circuit::options opts = {}, Clock clock = {},
                            ErrorPredicate predicate = {})
-      : clock_(std::move(clock)), predicate_(std::move(predicate)), slow_call_(checked(counter, settings)),
-        probe_limit_(settings.half_open_max_calls), settings_(std::move(settings)), counter_settings_(counter),
-        recorder_(counter), backoff_(settings_.open_for) {
+      : clock_(std::move(clock)), predicate_(std::move(predicate)), slow_call_(checked(counter, opts, clock_)),
+        probe_timeout_(opts.probe_timeout ? opts.probe_timeout->count() : 0),
+        probe_limit_(opts.half_open_max_calls), options_(std::move(opts)), counter_settings_(counter),
+        recorder_(counter), backoff_(options_.open_for) {
     word_.store(detail::make_word(state::closed, 0, flags()), std::memory_order_relaxed);
     last_transition_ = now_ns();
   }
@@ -109,10 +117,20 @@ class circuit_breaker {
   circuit_breaker(const circuit_breaker&) = delete;
   circuit_breaker& operator=(const circuit_breaker&) = delete;
 
+  ~circuit_breaker() {
+#if !defined(NDEBUG)
+    if (const auto n = live_permits_.load(std::memory_order_acquire); n != 0) {
+      std::fprintf(stderr, "circuit: breaker '%s' destroyed while %lld of its permits are alive (a permit must not "
+                   "outlive its breaker)\n", options_.name.c_str(), static_cast<long long>(n));
+      std::abort();
+    }
+#endif
+  }
+
   /// The name given in the options.
-  [[nodiscard]] const std::string& name() const noexcept { return settings_.name; }
+  [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
   /// The options it was made with.
-  [[nodiscard]] const circuit::options& settings() const noexcept { return settings_; }
+  [[nodiscard]] const circuit::options& settings() const noexcept { return options_; }
   /// The counter settings it was made with.
   [[nodiscard]] const Counter& counter() const noexcept { return counter_settings_; }
 
@@ -120,18 +138,56 @@ class circuit_breaker {
 
   /// A permit for one call, or a refused (false) permit. Never throws.
   /// Closed: one atomic load. Open: one clock read. Half_open: admits up to
-  /// `half_open_max_calls` probes at once.
+  /// `half_open_max_calls` probes at once. Disabled: always admits.
   [[nodiscard]] guard_type try_guard() noexcept {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
     // Open and not yet due for a probe: a refusal that needs no refusal
     // details (no exception to fill in) is kept inline.
-    if (detail::state_of(w) == state::open && now_ns() < open_until_.load(std::memory_order_relaxed)) {
-      tallies_.add(rejected);
-      emit(event_kind::rejected, state::open, state::open);
-      return {};
+    if (detail::state_of(w) == state::open) {
+      const auto now = now_ns();
+      if (now < open_until_.load(std::memory_order_relaxed)) {
+        tallies_.add(rejected);
+        if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
+        return {};
+      }
     }
     return admit_slow(w, nullptr);
+  }
+
+  /// Runs `fn(args...)` through the breaker without an exception for a
+  /// refusal: the `call_result` says whether it was refused, what `fn`
+  /// returned or threw, and whether that counted as a failure. Never throws
+  /// (but what `fn`'s result type's copy or move throws). With
+  /// -fno-exceptions, for callables that do not throw.
+  template <class F, class... Args>
+    requires std::invocable<F&, Args...>
+  call_result<std::invoke_result_t<F&, Args...>> try_call(F&& fn, Args&&... args) {
+    using R = std::invoke_result_t<F&, Args...>;
+    check_result_type<R>();
+    const auto w = word_.load(std::memory_order_acquire);
+    detail::ticket t{w};
+    if (!detail::plain_closed(w)) [[unlikely]] {
+      refusal r;
+      auto g = admit_slow(w, &r);
+      if (!g) return call_result<R>::refusal(options_.name, r.in, r.retry_after, std::move(r.last_failure));
+      t = g.release();  // settled below on every path
+    }
+#if defined(__cpp_exceptions)
+    try {
+      return run_to_result<R>(t, fn, std::forward<Args>(args)...);
+    } catch (...) {
+      auto e = std::current_exception();
+      try {
+        const auto o = settle_error(t, e);
+        return call_result<R>::thrown(std::move(e), o == outcome::failure);
+      } catch (...) {
+        return call_result<R>::thrown(std::current_exception(), true);  // the predicate threw
+      }
+    }
+#else
+    return run_to_result<R>(t, fn, std::forward<Args>(args)...);
+#endif
   }
 
 #if defined(__cpp_exceptions)
@@ -143,7 +199,7 @@ class circuit_breaker {
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
     refusal r;
     auto g = admit_slow(w, &r);
-    if (!g) throw open_circuit_error(settings_.name, r.in, r.retry_after);
+    if (!g) throw open_circuit_error(options_.name, r.in, r.retry_after, std::move(r.last_failure));
     return g;
   }
 
@@ -152,17 +208,18 @@ class circuit_breaker {
   /// (exceptions and, where the predicate looks at them, return values) and
   /// returns what `fn` returned or rethrows what it threw. If the
   /// ErrorPredicate itself throws, the call counts as a failure and the
-  /// predicate's exception propagates instead.
+  /// predicate's exception propagates instead. A callable returning an
+  /// awaitable is refused at compile time (use `co_call`), and so is a
+  /// result type the predicate looks at results but cannot classify.
   template <class F, class... Args>
     requires std::invocable<F&, Args...>
   std::invoke_result_t<F&, Args...> call(F&& fn, Args&&... args) {
+    check_result_type<std::invoke_result_t<F&, Args...>>();
     const auto w = word_.load(std::memory_order_acquire);
     // Closed: no permit object, the admission word is all it needs.
     if (detail::plain_closed(w)) [[likely]] return run(detail::ticket{w}, fn, std::forward<Args>(args)...);
     auto g = guard();  // admits (a probe, a timed call) or throws
-    const auto t = g.ticket_;
-    g.breaker_ = nullptr;  // run() settles it on every path
-    return run(t, fn, std::forward<Args>(args)...);
+    return run(g.release(), fn, std::forward<Args>(args)...);  // run() settles it on every path
   }
 
   /// A callable that forwards its arguments to `fn` through `call()`. It
@@ -179,105 +236,133 @@ class circuit_breaker {
   // ---- Inspecting and steering --------------------------------------------
 
   /// The state now. Moves open to half_open once the open duration has
-  /// passed (the breaker has no thread of its own), emitting that change.
+  /// passed (the breaker has no thread of its own), and half_open back to
+  /// open once a probe has been out for `probe_timeout`, emitting the
+  /// change.
   [[nodiscard]] state current_state() const {
-    const auto w = word_.load(std::memory_order_acquire);
+    auto w = word_.load(std::memory_order_acquire);
     if (detail::state_of(w) == state::open && now_ns() >= open_until_.load(std::memory_order_relaxed)) {
-      return detail::state_of(enter_half_open(w));
+      w = enter_half_open(w);
+    }
+    if (probe_timeout_ != 0 && detail::state_of(w) == state::half_open && detail::probes_of(w) != 0) {
+      const auto now = now_ns();
+      if (now >= probe_deadline_.load(std::memory_order_relaxed)) {
+        w = expire_probes(w, now);
+        // As admission does: an open spell already over (the clock's end)
+        // is half_open at once.
+        if (detail::state_of(w) == state::open && now >= open_until_.load(std::memory_order_relaxed)) {
+          w = enter_half_open(w);
+        }
+      }
     }
     return detail::state_of(w);
   }
 
   /// A snapshot of the state and the call counts. Like `current_state()`,
-  /// moves open to half_open once the open duration has passed.
+  /// does the lazy changes first.
   [[nodiscard]] metrics_type metrics() const {
     (void)current_state();
     return snapshot();
   }
 
-  /// Opens now for the current open duration; restarts that duration when
-  /// already open. Does not grow an exponential backoff, and does nothing
-  /// while isolated.
-  void trip() {
-    const auto now = now_ns();
-    std::unique_lock lock(mutex_);
-    const auto s = detail::state_of(word_.load(std::memory_order_relaxed));
-    if (s == state::isolated) return;
-    if (s == state::open) {
-      open_until_.store(saturating_add(now, backoff_.next(false).count()), std::memory_order_relaxed);
-      return;
-    }
-    const auto change = transition_locked(state::open, now, false);
-    lock.unlock();
-    announce(change);
-  }
+  /// Opens now for the current open duration (cause `tripped`); restarts
+  /// that duration when already open, without a new generation or an
+  /// event. Does not grow an exponential backoff, and does nothing while
+  /// isolated.
+  void trip() { steer(state::open, transition_cause::tripped); }
 
-  /// Holds the circuit open until `reset()`.
-  void isolate() {
-    const auto now = now_ns();
-    std::unique_lock lock(mutex_);
-    if (detail::state_of(word_.load(std::memory_order_relaxed)) == state::isolated) return;
-    const auto change = transition_locked(state::isolated, now, false);
-    lock.unlock();
-    announce(change);
-  }
+  /// Holds the circuit open until `reset()` or `disable()` (cause
+  /// `isolated`). Nothing while already isolated.
+  void isolate() { steer(state::isolated, transition_cause::isolated); }
 
-  /// Closes the circuit and clears the counter and the backoff; permits
-  /// taken before it no longer move anything. Always starts a new
-  /// generation.
-  void reset() {
-    const auto now = now_ns();
-    std::unique_lock lock(mutex_);
-    const auto change = transition_locked(state::closed, now, false);
-    lock.unlock();
-    announce(change);
-  }
+  /// Lets every call through, and nothing moves the state until `trip()`,
+  /// `isolate()` or `reset()` (resilience4j DISABLED, an operator's bypass;
+  /// cause `disabled`). Calls still count in `metrics().total` and emit
+  /// outcome events, but feed no Counter. From any state, isolated
+  /// included; nothing while already disabled.
+  void disable() { steer(state::disabled, transition_cause::disabled); }
 
-  /// Subscribes `listener`, called with `const event&` for every event,
-  /// outside any lock, on the thread that caused it. Keep the returned
-  /// subscription: destroying it unsubscribes. A listener that throws is
-  /// skipped (counted in `metrics().listener_errors`); the breaker is
-  /// already consistent when listeners run.
+  /// Closes the circuit and clears the counter and the backoff (cause
+  /// `reset`); permits taken before it no longer move anything. Always a
+  /// new generation and a `state_change` event, closed -> closed included.
+  void reset() { steer(state::closed, transition_cause::reset); }
+
+  /// Subscribes `listener`, called with `const event&` for the kinds of
+  /// event in `filter`, outside any lock, on the thread that caused it.
+  /// Keep the returned subscription: destroying it unsubscribes. A
+  /// listener that does not take `success` costs the closed-state success
+  /// path nothing. A listener that throws is skipped (counted in
+  /// `metrics().listener_errors`); the breaker is already consistent when
+  /// listeners run.
   template <class F>
     requires std::invocable<F&, const event&>
-  [[nodiscard]] subscription on_event(F&& listener) {
-    return detail::subscribe(listeners_, std::forward<F>(listener));
+  [[nodiscard]] subscription on_event(F&& listener, event_filter filter = event_filter::all) {
+    return detail::subscribe(listeners_, std::forward<F>(listener), filter);
   }
 
  private:
   friend guard_type;
   friend struct detail::breaker_access;
 
-  // metrics() once the lazy open -> half_open change is done.
+  // metrics() once the lazy changes are done.
   [[nodiscard]] metrics_type snapshot() const {
     const auto now = now_ns();
     std::lock_guard lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
     metrics_type m;
     m.state = detail::state_of(w);
-    m.generation = generation_;
+    m.generation = generation_.load(std::memory_order_relaxed);
     m.window = recorder_.figures(std::chrono::nanoseconds(now));
     m.total = totals_locked();
     m.since_transition = {.successes = m.total.successes - base_.successes,
                           .failures = m.total.failures - base_.failures,
                           .ignored = m.total.ignored - base_.ignored,
-                          .rejections = m.total.rejections - base_.rejections};
+                          .rejections = m.total.rejections - base_.rejections,
+                          .slow = m.total.slow - base_.slow};
     m.stale_outcomes = stale_outcomes_;
     m.listener_errors = listener_errors_.load(std::memory_order_relaxed);
+    m.transitions = transitions_;
     m.last_transition = to_time_point(last_transition_);
     if (m.state == state::open) m.open_until = to_time_point(open_until_.load(std::memory_order_relaxed));
     return m;
   }
 
+  // Why a call was refused, for open_circuit_error and call_result.
   struct refusal {
     state in = state::open;
     std::optional<std::chrono::nanoseconds> retry_after;
+    std::exception_ptr last_failure;
   };
 
+  // A state change made under the lock, announced after it.
   struct change {
     bool happened = false;
     state from = state::closed, to = state::closed;
+    transition_cause cause = transition_cause::reset;
+    std::uint64_t generation = 0;
+    std::optional<std::chrono::nanoseconds> open_for = {};
+    std::int64_t at = 0;
   };
+
+  // How a settled call went, beyond its outcome, for its event.
+  struct settlement {
+    std::exception_ptr error = nullptr;
+    std::optional<std::chrono::nanoseconds> time = {}, elapsed = {};
+    bool slow = false;
+    bool from_result = false;
+  };
+
+  // What call(), try_call() and permit::record() refuse at compile time.
+  template <class R>
+  static constexpr void check_result_type() noexcept {
+    static_assert(!detail::awaitable_result<R>,
+                  "circuit: the callable returns an awaitable: call(), try_call() and wrap() would record the "
+                  "creation of the operation, not its outcome; use circuit::co_call (<circuit/asio.hpp>)");
+    static_assert(std::is_void_v<R> || !looks_at_results<ErrorPredicate> || result_predicate_for<ErrorPredicate, R>,
+                  "circuit: unclassified result: the breaker's ErrorPredicate looks at results but cannot take this "
+                  "return type (the notes below name it as R); make the predicate take it, or opt out with "
+                  "circuit::other_results_succeed(pred)");
+  }
 
 #if defined(__cpp_exceptions)
   // call() once admitted: runs fn and settles `t` on every path (success,
@@ -289,7 +374,7 @@ class circuit_breaker {
       try {
         std::invoke(fn, std::forward<Args>(args)...);
       } catch (...) {
-        settle_error(t, std::current_exception());
+        (void)settle_error(t, std::current_exception());
         throw;
       }
       settle_success(t);
@@ -298,18 +383,47 @@ class circuit_breaker {
         try {
           return std::invoke(fn, std::forward<Args>(args)...);
         } catch (...) {
-          settle_error(t, std::current_exception());
+          (void)settle_error(t, std::current_exception());
           throw;
         }
       }();
-      settle_result(t, std::as_const(result));
+      (void)settle_result(t, std::as_const(result));
       return std::forward<R>(result);
     }
   }
 #endif
 
-  // The word's fixed flags.
-  [[nodiscard]] detail::word_t flags() const noexcept { return slow_call_ != 0 ? detail::timed_bit : 0; }
+  // try_call() once admitted, for a callable that returns: its result,
+  // classified. An exception from fn propagates to try_call().
+  template <class R, class F, class... Args>
+  call_result<R> run_to_result(const detail::ticket& t, F& fn, Args&&... args) {
+    if constexpr (std::is_void_v<R>) {
+      std::invoke(fn, std::forward<Args>(args)...);
+      return call_result<R>::returned(settle_result_void(t) == outcome::failure);
+    } else {
+      R value = std::invoke(fn, std::forward<Args>(args)...);
+#if defined(__cpp_exceptions)
+      outcome o = outcome::failure;
+      try {
+        o = settle_result(t, std::as_const(value));
+      } catch (...) {
+        auto r = call_result<R>::returned(true, std::move(value));
+        r.predicate_threw(std::current_exception());
+        return r;
+      }
+      return call_result<R>::returned(o == outcome::failure, std::move(value));
+#else
+      const auto o = settle_result(t, std::as_const(value));
+      return call_result<R>::returned(o == outcome::failure, std::move(value));
+#endif
+    }
+  }
+
+  // The word's fixed flags: calls are timed when slow calls count or
+  // `time_calls` asks for it.
+  [[nodiscard]] detail::word_t flags() const noexcept {
+    return slow_call_ != 0 || options_.time_calls ? detail::timed_bit : 0;
+  }
 
   // ---- Time ---------------------------------------------------------------
 
@@ -323,10 +437,47 @@ class circuit_breaker {
     return t > std::numeric_limits<std::int64_t>::max() - d ? std::numeric_limits<std::int64_t>::max() : t + d;
   }
 
-  static std::int64_t checked(const Counter& counter, const circuit::options& settings) {
+  // The longest duration the clock's `duration` holds, in nanoseconds
+  // (saturated: a coarse clock's may hold more than nanoseconds do).
+  [[nodiscard]] static constexpr std::int64_t clock_max_ns() noexcept {
+    using period = typename duration::period;
+    const long double ns = static_cast<long double>(duration::max().count()) * period::num * 1e9L / period::den;
+    return ns >= 9223372036854775807.0L ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(ns);
+  }
+
+  // A duration setting must fit the clock's duration; one that is added to
+  // the time (an open spell, a probe's deadline) must also leave the time
+  // now plus it within the clock's time points (kept as nanoseconds here).
+  static void require_fits_clock(std::chrono::nanoseconds d, std::optional<std::int64_t> added_to, const char* owner,
+                                 const char* field) {
+    const bool overflows =
+        added_to && *added_to > 0 && d.count() > std::numeric_limits<std::int64_t>::max() - *added_to;
+    if (d.count() > clock_max_ns() || overflows) {
+      detail::invalid(owner, field, "is too long for the breaker's clock (its time points would overflow)");
+    }
+  }
+
+  static std::int64_t checked(const Counter& counter, const circuit::options& o, const Clock& clock) {
     counter.validate();
-    circuit::validate(settings);
-    return settings.slow_call ? settings.slow_call->count() : 0;
+    circuit::validate(o);
+    const std::optional<std::int64_t> now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now().time_since_epoch()).count();
+    std::visit(
+        [&](const auto& d) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(d)>, fixed>) {
+            require_fits_clock(d.duration, now, "fixed", "duration");
+          } else {
+            require_fits_clock(d.initial, now, "exponential", "initial");
+            require_fits_clock(d.max, now, "exponential", "max");
+          }
+        },
+        o.open_for);
+    if (o.slow_call) require_fits_clock(*o.slow_call, std::nullopt, "options", "slow_call");
+    if (o.probe_timeout) require_fits_clock(*o.probe_timeout, now, "options", "probe_timeout");
+    if constexpr (requires { std::chrono::nanoseconds(counter.window); }) {
+      require_fits_clock(std::chrono::nanoseconds(counter.window), std::nullopt, "counter", "window");
+    }
+    return o.slow_call ? o.slow_call->count() : 0;
   }
 
   // ---- Admission ----------------------------------------------------------
@@ -336,16 +487,26 @@ class circuit_breaker {
     for (;;) {
       switch (detail::state_of(w)) {
         case state::closed:
-          return guard_type(*this, {w, slow_call_ != 0 ? now_ns() : 0});
-        case state::half_open:
+        case state::disabled:  // every call passes, no probe limit
+          return guard_type(*this, {w, timed(w) ? now_ns() : 0});
+        case state::half_open: {
+          if (probe_timeout_ != 0) {
+            const auto now = now_ns();
+            if (detail::probes_of(w) != 0 && now >= probe_deadline_.load(std::memory_order_relaxed)) {
+              w = expire_probes(w, now);
+              continue;
+            }
+            return admit_timed_probe(w, now, why);
+          }
           if (detail::probes_of(w) < probe_limit_) {
-            const auto at = slow_call_ ? now_ns() : 0;
+            const auto at = timed(w) ? now_ns() : 0;
             if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
               return guard_type(*this, {w, at});
             }
             continue;  // w was reloaded
           }
-          return refuse(w, std::chrono::nanoseconds::zero(), why);
+          return refuse(w, std::chrono::nanoseconds::zero(), why, 0);
+        }
         case state::open: {
           const auto now = now_ns();
           const auto until = open_until_.load(std::memory_order_relaxed);
@@ -356,19 +517,45 @@ class circuit_breaker {
           const auto left = static_cast<std::uint64_t>(until) - static_cast<std::uint64_t>(now);
           return refuse(w, std::chrono::nanoseconds(static_cast<std::int64_t>(
                                std::min<std::uint64_t>(left, std::numeric_limits<std::int64_t>::max()))),
-                        why);
+                        why, now);
         }
         case state::isolated:
-          return refuse(w, std::nullopt, why);
+          return refuse(w, std::nullopt, why, 0);
       }
     }
   }
 
-  guard_type refuse(detail::word_t w, std::optional<std::chrono::nanoseconds> retry_after, refusal* why) noexcept {
+  // A probe when probe_timeout is set: admitted under the lock, so that its
+  // admission time is listed before anyone checks the deadline. (With a
+  // probe_timeout every change of the probe bits is made under the lock.)
+  guard_type admit_timed_probe(detail::word_t seen, std::int64_t now, refusal* why) noexcept {
+    std::unique_lock lock(mutex_);
+    const auto w = word_.load(std::memory_order_relaxed);
+    if (detail::state_of(w) != state::half_open || detail::probes_of(w) >= probe_limit_) {
+      lock.unlock();
+      if (detail::state_of(w) == state::half_open) return refuse(w, std::chrono::nanoseconds::zero(), why, now);
+      return admit_slow(word_.load(std::memory_order_acquire), why);  // it changed state meanwhile
+    }
+    (void)seen;
+    word_.store(w + detail::one_probe, std::memory_order_release);
+    probe_admissions_.push_back(now);
+    probe_deadline_.store(std::min(probe_deadline_.load(std::memory_order_relaxed), saturating_add(now, probe_timeout_)),
+                          std::memory_order_relaxed);
+    return guard_type(*this, {w, now});
+  }
+
+  guard_type refuse(detail::word_t w, std::optional<std::chrono::nanoseconds> retry_after, refusal* why,
+                    std::int64_t now) noexcept {
     tallies_.add(rejected);
     const auto s = detail::state_of(w);
-    if (why != nullptr) *why = {s, retry_after};
-    emit(event_kind::rejected, s, s);
+    if (why != nullptr) {
+      *why = {s, retry_after, nullptr};
+      if (s != state::isolated) {
+        std::lock_guard lock(mutex_);
+        why->last_failure = open_error_;
+      }
+    }
+    if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
     return {};
   }
 
@@ -381,38 +568,102 @@ class circuit_breaker {
     // Re-checked under the lock: a trip() since the caller looked restarts
     // open_until_ without changing the word.
     if (word_.load(std::memory_order_relaxed) == seen && now >= open_until_.load(std::memory_order_relaxed)) {
-      c = transition_locked(state::half_open, now, false);
+      c = transition_locked(state::half_open, transition_cause::open_elapsed, now);
     }
     lock.unlock();
     announce(c);
     return word_.load(std::memory_order_acquire);
   }
 
+  // The lazy half_open -> open change, once a probe has been out for
+  // probe_timeout (checked by the caller): as a failed probe, the backoff
+  // grows. Returns the word to retry admission with.
+  detail::word_t expire_probes(detail::word_t seen, std::int64_t now) const {
+    std::unique_lock lock(mutex_);
+    change c;
+    const auto w = word_.load(std::memory_order_relaxed);
+    if (detail::state_of(w) == state::half_open && detail::generation_of(w) == detail::generation_of(seen) &&
+        !probe_admissions_.empty() && now >= probe_deadline_.load(std::memory_order_relaxed)) {
+      c = transition_locked(state::open, transition_cause::probe_timed_out, now);
+    }
+    lock.unlock();
+    announce(c);
+    return word_.load(std::memory_order_acquire);
+  }
+
+  // Trip, isolate, disable, reset: the operator's changes.
+  void steer(state to, transition_cause cause) {
+    const auto now = now_ns();
+    std::unique_lock lock(mutex_);
+    const auto s = detail::state_of(word_.load(std::memory_order_relaxed));
+    if (to == state::open && s == state::isolated) return;  // trip() does not end isolation
+    if (to != state::closed && s == to) {
+      // Already there: trip() restarts the open duration, without a new
+      // generation or an event; isolate() and disable() do nothing.
+      if (to == state::open) {
+        open_until_.store(saturating_add(now, backoff_.next(false).count()), std::memory_order_relaxed);
+        open_error_ = nullptr;
+      }
+      return;
+    }
+    const auto c = transition_locked(to, cause, now);
+    lock.unlock();
+    announce(c);
+  }
+
   // ---- Settlement ---------------------------------------------------------
 
-  // The hot path: a success admitted in closed, with slow calls not timed.
+  [[nodiscard]] static constexpr bool timed(detail::word_t w) noexcept { return (w & detail::timed_bit) != 0; }
+
+  // The hot path: a success admitted in closed, with calls not timed.
   // No lock, no allocation, no shared write, and no clock read for the
   // counters that do not weigh successes by time.
   [[gnu::always_inline]] void settle_success(const detail::ticket& t) noexcept {
-    if (!detail::plain_closed(t.word)) [[unlikely]] return settle(t, outcome::success, nullptr);
-    record_closed_success(t.word, [this] { return std::chrono::nanoseconds(now_ns()); });
+    if (!detail::plain_closed(t.word)) [[unlikely]] {
+      (void)settle(t, outcome::success, {});
+      return;
+    }
+    record_closed_success(t.word, [this] { return std::chrono::nanoseconds(now_ns()); }, {});
   }
 
-  // Every other settlement: slow-call timing, then settle_slow() unless it
-  // is a closed-state success after all.
-  void settle(const detail::ticket& t, outcome o, std::exception_ptr error) noexcept {
-    if (o == outcome::success && detail::plain_closed(t.word)) return settle_success(t);
-    // A probe's success may close the circuit: that transition needs the time.
+  // Every other settlement: timing (elapsed, slow calls), then
+  // settle_locked() unless it is a success that needs no lock after all.
+  // Returns the outcome recorded (a slow success is a failure).
+  outcome settle(const detail::ticket& t, outcome o, settlement how) noexcept {
+    if (o == outcome::success && detail::plain_closed(t.word)) {
+      settle_success(t);
+      return o;
+    }
+    // A failure feeds the counter, a probe's outcome may change the state:
+    // both need the time.
     const auto now = now_ns();
-    if (o == outcome::success && slow_call_ != 0 && now > t.admitted_at &&
-        static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(t.admitted_at) >
-            static_cast<std::uint64_t>(slow_call_)) {
-      o = outcome::failure;
+    how.time = std::chrono::nanoseconds(now);
+    if (timed(t.word)) {
+      // Exact across the whole range (unsigned); a clock that stepped back
+      // reads as no time at all.
+      const auto span = now > t.admitted_at ? static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(t.admitted_at)
+                                            : std::uint64_t{0};
+      how.elapsed = std::chrono::nanoseconds(
+          static_cast<std::int64_t>(std::min<std::uint64_t>(span, std::numeric_limits<std::int64_t>::max())));
+      if (o == outcome::success && slow_call_ != 0 && span > static_cast<std::uint64_t>(slow_call_)) {
+        o = outcome::failure;
+        how.slow = true;
+      }
     }
     if (o == outcome::success && t.admitted_in() == state::closed) {
-      return record_closed_success(t.word, [now] { return std::chrono::nanoseconds(now); });
+      record_closed_success(t.word, [now] { return std::chrono::nanoseconds(now); }, how);
+      return o;
     }
-    settle_slow(t, o, std::move(error), now);
+    if (o == outcome::success && t.admitted_in() == state::disabled) {
+      // Counted, fed to no counter. As in closed, the word changes only by
+      // a transition: unequal means stale.
+      tallies_.add(succeeded);
+      if (word_.load(std::memory_order_acquire) != t.word) note_stale();
+      emit_outcome(event_kind::success, t, std::move(how));
+      return o;
+    }
+    settle_locked(t, o, std::move(how), now);
+    return o;
   }
 
   // What a recorder's on_success(ctx) gets (see circuit::counter): the time
@@ -433,9 +684,10 @@ class circuit_breaker {
   // a success_context reads it when it is ready (a clock read can hold back
   // the work after it) and re-checks currency before it writes.
   template <class ReadNow>
-  [[gnu::always_inline]] void record_closed_success(detail::word_t admitted, const ReadNow& read_now) noexcept {
+  [[gnu::always_inline]] void record_closed_success(detail::word_t admitted, const ReadNow& read_now,
+                                                    const settlement& how) noexcept {
     tallies_.add(succeeded);
-    const bool heard = !unheard();
+    const bool heard = hears(event_kind::success);
     // In closed the word changes only by a transition: equal means current.
     if (word_.load(std::memory_order_acquire) == admitted) [[likely]] {
       if constexpr (detail::takes_success_context<Counter>) {
@@ -454,25 +706,25 @@ class circuit_breaker {
     } else {
       note_stale();
     }
-    if (heard) [[unlikely]] dispatch(event_kind::success, state::closed, state::closed, nullptr);
+    if (heard) [[unlikely]] emit_outcome(event_kind::success, detail::ticket{admitted}, how);
   }
 
-  // Failures, ignored outcomes and probes: under the lock, where the counter
+  // Failures, ignored outcomes, probes: under the lock, where the counter
   // decides and transitions happen. Kept out of line: only settle_success()
   // is on the hot path.
-  [[gnu::noinline]] void settle_slow(const detail::ticket& t, outcome o, std::exception_ptr error,
-                                     std::int64_t now) noexcept {
+  [[gnu::noinline]] void settle_locked(const detail::ticket& t, outcome o, settlement how, std::int64_t now) noexcept {
     std::unique_lock lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
     const bool current = detail::generation_of(w) == t.generation();
+    const bool probe = current && t.admitted_in() == state::half_open;
+    if (probe) probe_settled(t);
     change c;
     switch (o) {
       case outcome::success:
         tallies_.add(succeeded);
-        if (!current) break;
-        if (t.admitted_in() == state::half_open) {
-          if (++probe_successes_ >= settings_.success_threshold) {
-            c = transition_locked(state::closed, now, false);
+        if (probe) {
+          if (++probe_successes_ >= options_.success_threshold) {
+            c = transition_locked(state::closed, transition_cause::probes_succeeded, now);
           } else {
             give_back_probe();
           }
@@ -480,66 +732,96 @@ class circuit_breaker {
         break;
       case outcome::failure:
         ++failures_;
-        if (!current) break;
-        if (t.admitted_in() == state::half_open) {
-          c = transition_locked(state::open, now, true);
-        } else if (recorder_.on_failure(std::chrono::nanoseconds(now))) {
-          c = transition_locked(state::open, now, false);
+        if (how.slow) ++slow_;
+        if (probe) {
+          c = transition_locked(state::open, transition_cause::probe_failed, now, how.error);
+        } else if (current && t.admitted_in() == state::closed && recorder_.on_failure(std::chrono::nanoseconds(now))) {
+          c = transition_locked(state::open, transition_cause::counter_tripped, now, how.error);
         }
         break;
       case outcome::ignored:
         ++ignored_;
-        if (current && t.admitted_in() == state::half_open) give_back_probe();
+        if (probe) give_back_probe();
         break;
     }
     if (!current) ++stale_outcomes_;
     lock.unlock();
-    if (o != outcome::ignored) {
-      emit(o == outcome::success ? event_kind::success : event_kind::failure, t.admitted_in(), t.admitted_in(),
-           o == outcome::failure ? std::move(error) : nullptr);
-    }
+    emit_outcome(o == outcome::success ? event_kind::success
+                 : o == outcome::failure ? event_kind::failure
+                                         : event_kind::ignored,
+                 t, std::move(how));
     announce(c);
   }
 
-  void settle_error(const detail::ticket& t, std::exception_ptr e) {
-    if (!e) return settle(t, outcome::failure, nullptr);  // nothing to classify
+  // Classifies an exception and settles; returns the outcome recorded. If
+  // the predicate throws, records a failure and rethrows.
+  outcome settle_error(const detail::ticket& t, std::exception_ptr e) {
+    if (!e) return settle(t, outcome::failure, {});  // nothing to classify
 #if defined(__cpp_exceptions)
     outcome o = outcome::failure;
     try {
       o = to_outcome(predicate_(std::as_const(e)));
     } catch (...) {
-      settle(t, outcome::failure, e);
+      (void)settle(t, outcome::failure, {.error = e});
       throw;
     }
-    settle(t, o, o == outcome::failure ? std::move(e) : nullptr);
+    return settle(t, o, {.error = o == outcome::failure ? std::move(e) : nullptr});
 #else
-    settle(t, to_outcome(predicate_(std::as_const(e))), e);
+    const auto o = to_outcome(predicate_(std::as_const(e)));
+    return settle(t, o, {.error = o == outcome::failure ? std::move(e) : nullptr});
 #endif
   }
 
+  // Classifies a returned value (where the predicate takes it) and settles;
+  // returns the outcome recorded. A throwing predicate as in settle_error.
   template <class R>
-  void settle_result(const detail::ticket& t, const R& result) {
+  outcome settle_result(const detail::ticket& t, const R& result) {
+    check_result_type<R>();
     if constexpr (result_predicate_for<ErrorPredicate, R>) {
 #if defined(__cpp_exceptions)
       outcome o = outcome::failure;
       try {
         o = to_outcome(predicate_(result));
       } catch (...) {
-        settle(t, outcome::failure, nullptr);
+        (void)settle(t, outcome::failure, {});
         throw;
       }
-      settle(t, o, nullptr);
+      return settle(t, o, {.from_result = o == outcome::failure});
 #else
-      settle(t, to_outcome(predicate_(result)), nullptr);
+      const auto o = to_outcome(predicate_(result));
+      return settle(t, o, {.from_result = o == outcome::failure});
 #endif
     } else {
-      settle_success(t);
+      return settle_result_void(t);
     }
+  }
+
+  // A call that returned nothing to classify: a success (unless slow).
+  outcome settle_result_void(const detail::ticket& t) noexcept {
+    if (detail::plain_closed(t.word)) [[likely]] {
+      settle_success(t);
+      return outcome::success;
+    }
+    return settle(t, outcome::success, {});
   }
 
   // Under the lock: a probe of the current half_open spell is done without
   // deciding. Admissions race on the word, transitions cannot.
   void give_back_probe() noexcept { word_.fetch_sub(detail::one_probe, std::memory_order_release); }
+
+  // Under the lock: a probe of the current spell settled; with a
+  // probe_timeout, its admission leaves the list the deadline comes from.
+  void probe_settled(const detail::ticket& t) noexcept {
+    if (probe_timeout_ == 0) return;
+    if (const auto i = std::find(probe_admissions_.begin(), probe_admissions_.end(), t.admitted_at);
+        i != probe_admissions_.end()) {
+      *i = probe_admissions_.back();
+      probe_admissions_.pop_back();
+    }
+    const auto oldest = std::min_element(probe_admissions_.begin(), probe_admissions_.end());
+    probe_deadline_.store(oldest == probe_admissions_.end() ? never : saturating_add(*oldest, probe_timeout_),
+                          std::memory_order_relaxed);
+  }
 
   [[gnu::noinline, gnu::cold]] void note_stale() noexcept {
     std::lock_guard lock(mutex_);
@@ -550,54 +832,94 @@ class circuit_breaker {
 
   // Every state change happens here, under the lock: a new generation (so
   // permits of the old one move nothing), the per-state bookkeeping, then
-  // the word that publishes it all, then the counter's reset.
-  change transition_locked(state to, std::int64_t now, bool failed_probe) const noexcept {
+  // the word that publishes it all, then the counter's reset. `error` is
+  // the exception of the failure that caused a change to open, if any.
+  change transition_locked(state to, transition_cause cause, std::int64_t now,
+                           std::exception_ptr error = nullptr) const noexcept {
     const auto from = detail::state_of(word_.load(std::memory_order_relaxed));
-    ++generation_;
+    const auto generation = generation_.load(std::memory_order_relaxed) + 1;
+    generation_.store(generation, std::memory_order_relaxed);
     probe_successes_ = 0;
+    probe_admissions_.clear();
+    probe_deadline_.store(never, std::memory_order_relaxed);
+    change c{.happened = true, .from = from, .to = to, .cause = cause, .generation = generation, .at = now};
     switch (to) {
+      case state::open: {  // tripped by the counter, a failed or timed-out probe, or trip()
+        const bool grow = cause == transition_cause::probe_failed || cause == transition_cause::probe_timed_out;
+        const auto d = backoff_.next(grow);
+        open_until_.store(saturating_add(now, d.count()), std::memory_order_relaxed);
+        open_error_ = std::move(error);
+        c.open_for = d;
+        break;
+      }
       case state::closed:  // reset() or enough probe successes
         backoff_.restart();
+        open_error_ = nullptr;
         break;
-      case state::open:  // tripped by the counter, a failed probe or trip()
-        open_until_.store(saturating_add(now, backoff_.next(failed_probe).count()), std::memory_order_relaxed);
+      case state::isolated:  // isolate()
+      case state::disabled:  // disable()
+        open_error_ = nullptr;
         break;
-      case state::half_open:  // open_for has passed
-      case state::isolated:   // isolate()
+      case state::half_open:  // open_for has passed; open_error_ stays for its refusals
         break;
     }
     last_transition_ = now;
     base_ = totals_locked();
-    word_.store(detail::make_word(to, generation_, flags()), std::memory_order_release);
+    transitions_.add(from, to);
+    word_.store(detail::make_word(to, generation, flags()), std::memory_order_release);
     // After the word: a lock-free success that sees the reset (a recorder's
     // release) then sees the new word too, and knows it is stale
     // (failure_rate_window). One admitted just now may still be wiped from
     // the window; it stays in the totals.
     if (to == state::closed) recorder_.reset();
-    return {from != to, from, to};
+    return c;
   }
 
   // ---- Events and counts --------------------------------------------------
 
+  // The generation a 32-bit word generation `low` stands for: the latest
+  // one with those low bits (an outcome settles fewer than 2^32
+  // generations after its admission).
+  [[nodiscard]] std::uint64_t widen(std::uint32_t low) const noexcept {
+    const auto now = generation_.load(std::memory_order_relaxed);
+    return now - static_cast<std::uint32_t>(static_cast<std::uint32_t>(now) - low);
+  }
+
+  // True when a listener of this breaker, or of the set it belongs to,
+  // takes events of kind `k`: two independent relaxed loads.
+  [[nodiscard]] bool hears(event_kind k) const noexcept {
+    return listeners_->wants(k) || (set_listeners_ != nullptr && set_listeners_->wants(k));
+  }
+
   void announce(const change& c) const noexcept {
-    if (c.happened) emit(event_kind::state_change, c.from, c.to);
+    if (!c.happened || !hears(event_kind::state_change)) return;
+    event e{.kind = event_kind::state_change, .name = options_.name, .from = c.from, .to = c.to};
+    e.generation = c.generation;
+    e.cause = c.cause;
+    e.open_for = c.open_for;
+    e.time = std::chrono::nanoseconds(c.at);
+    dispatch(e);
   }
 
-  [[nodiscard]] bool unheard() const noexcept {
-    return listeners_->empty() && (set_listeners_ == nullptr || set_listeners_->empty());
+  [[gnu::noinline, gnu::cold]] void announce_rejection(detail::word_t w, std::int64_t now) const noexcept {
+    event e{.kind = event_kind::rejected, .name = options_.name, .from = detail::state_of(w), .to = detail::state_of(w)};
+    e.generation = widen(detail::generation_of(w));
+    if (now != 0) e.time = std::chrono::nanoseconds(now);
+    dispatch(e);
   }
 
-  void emit(event_kind kind, state from, state to) const noexcept {
-    if (unheard()) [[likely]] return;
-    dispatch(kind, from, to, nullptr);
-  }
-  void emit(event_kind kind, state from, state to, std::exception_ptr error) const noexcept {
-    if (unheard()) [[likely]] return;
-    dispatch(kind, from, to, std::move(error));
+  void emit_outcome(event_kind kind, const detail::ticket& t, settlement how) const noexcept {
+    if (!hears(kind)) return;
+    event e{.kind = kind, .name = options_.name, .from = t.admitted_in(), .to = t.admitted_in()};
+    if (kind == event_kind::failure) e.error = std::move(how.error);
+    e.generation = widen(t.generation());
+    e.time = how.time;
+    e.elapsed = how.elapsed;
+    e.from_result = how.from_result;
+    dispatch(e);
   }
 
-  [[gnu::noinline]] void dispatch(event_kind kind, state from, state to, std::exception_ptr error) const noexcept {
-    const event e{kind, settings_.name, from, to, std::move(error)};
+  [[gnu::noinline]] void dispatch(const event& e) const noexcept {
     auto failed = listeners_->dispatch(e);
     if (set_listeners_ != nullptr) failed += set_listeners_->dispatch(e);
     if (failed != 0) listener_errors_.fetch_add(failed, std::memory_order_relaxed);
@@ -607,12 +929,27 @@ class circuit_breaker {
     return {.successes = tallies_.sum(succeeded),
             .failures = failures_,
             .ignored = ignored_,
-            .rejections = tallies_.sum(rejected)};
+            .rejections = tallies_.sum(rejected),
+            .slow = slow_};
+  }
+
+  // Debug builds count live permits, so that the destructor can tell one
+  // outlived the breaker. (The member exists in every build: one layout.)
+  void permit_made() noexcept {
+#if !defined(NDEBUG)
+    live_permits_.fetch_add(1, std::memory_order_relaxed);
+#endif
+  }
+  void permit_done() noexcept {
+#if !defined(NDEBUG)
+    live_permits_.fetch_sub(1, std::memory_order_release);
+#endif
   }
 
   // Indexes into tallies_.
   static constexpr std::size_t succeeded = 0;
   static constexpr std::size_t rejected = 1;
+  static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
 
   // State-machine members are mutable: a const breaker still moves from
   // open to half_open when its state is read (the lazy transition).
@@ -627,27 +964,34 @@ class circuit_breaker {
   std::shared_ptr<const detail::listener_list> set_listeners_;
   [[no_unique_address]] Clock clock_;
   [[no_unique_address]] ErrorPredicate predicate_;
-  const std::int64_t slow_call_;  // 0: slow calls are not counted
+  const std::int64_t slow_call_;      // 0: slow calls are not counted
+  const std::int64_t probe_timeout_;  // 0: probes never time out
   const std::uint32_t probe_limit_;
-  const circuit::options settings_;
+  const circuit::options options_;
   const Counter counter_settings_;
   mutable typename Counter::recorder recorder_;
 
   // Written per success and per rejection, each thread in its own lane.
   detail::striped_counters<2> tallies_;
 
-  // The rest changes only under mutex_.
+  // The rest changes only under mutex_ (the atomics are read without it).
   mutable std::mutex mutex_;
   mutable detail::backoff backoff_;
-  mutable std::uint64_t generation_ = 0;
+  mutable std::atomic<std::uint64_t> generation_{0};
+  mutable std::atomic<std::int64_t> probe_deadline_{never};  // oldest probe's admission + probe_timeout
+  mutable std::vector<std::int64_t> probe_admissions_;        // outstanding probes, with a probe_timeout
+  mutable std::exception_ptr open_error_;                     // the failure behind the latest change to open
   mutable std::uint32_t probe_successes_ = 0;
   std::uint64_t failures_ = 0;
   std::uint64_t ignored_ = 0;
+  std::uint64_t slow_ = 0;
   std::uint64_t stale_outcomes_ = 0;
   mutable std::int64_t last_transition_ = 0;
   mutable call_counts base_{};  // totals at the last transition
+  mutable transition_counts transitions_{};
 
   mutable std::atomic<std::uint64_t> listener_errors_{0};
+  std::atomic<std::int64_t> live_permits_{0};  // debug builds only
 };
 
 }  // namespace circuit

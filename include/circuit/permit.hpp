@@ -23,7 +23,9 @@ namespace circuit {
 ///
 /// Move-only; moving transfers the permit, and assigning over an unsettled
 /// permit settles it first. Not thread-safe: one owner at a time (it may be
-/// settled on another thread than the one that took it).
+/// settled on another thread than the one that took it). It must be
+/// settled or destroyed before its breaker is (builds without NDEBUG check
+/// this and abort).
 template <class Breaker>
 class [[nodiscard]] permit {
  public:
@@ -55,7 +57,7 @@ class [[nodiscard]] permit {
 
   /// Records a success (a failure instead when it was a slow call).
   void success() noexcept {
-    if (auto* b = std::exchange(breaker_, nullptr)) b->settle_success(ticket_);
+    if (auto* b = take()) b->settle_success(ticket_);
   }
 
   /// Records a failure.
@@ -65,28 +67,46 @@ class [[nodiscard]] permit {
   /// empty `e` is a plain failure). If the predicate itself throws, the call
   /// counts as a failure and the predicate's exception propagates.
   void failure(std::exception_ptr e) {
-    if (auto* b = std::exchange(breaker_, nullptr)) b->settle_error(ticket_, std::move(e));
+    if (auto* b = take()) (void)b->settle_error(ticket_, std::move(e));
   }
 
   /// Records an outcome that counts neither way.
   void ignore() noexcept { settle(outcome::ignored); }
 
   /// Records a return value as the ErrorPredicate classifies it (a success
-  /// when the predicate does not look at values of this type). A throwing
-  /// predicate is handled as in `failure(std::exception_ptr)`.
+  /// when the predicate does not take values of this type; but when it
+  /// looks at results, such a type is a compile error: "circuit:
+  /// unclassified result"). A throwing predicate is handled as in
+  /// `failure(std::exception_ptr)`.
   template <class R>
   void record(const R& result) {
-    if (auto* b = std::exchange(breaker_, nullptr)) b->settle_result(ticket_, result);
+    if (auto* b = take()) (void)b->settle_result(ticket_, result);
   }
 
  private:
   friend Breaker;
 
   permit(Breaker& b, detail::ticket t) noexcept
-      : breaker_(&b), ticket_(t), exceptions_(detail::uncaught_exceptions()) {}
+      : breaker_(&b), ticket_(t), exceptions_(detail::uncaught_exceptions()) {
+    b.permit_made();
+  }
+
+  // The breaker, once: settling starts here.
+  Breaker* take() noexcept {
+    auto* b = std::exchange(breaker_, nullptr);
+    if (b != nullptr) b->permit_done();
+    return b;
+  }
+
+  // For the breaker's call() and try_call(): they settle the ticket
+  // themselves, on every path.
+  detail::ticket release() noexcept {
+    (void)take();
+    return ticket_;
+  }
 
   void settle(outcome o) noexcept {
-    if (auto* b = std::exchange(breaker_, nullptr)) b->settle(ticket_, o, nullptr);
+    if (auto* b = take()) (void)b->settle(ticket_, o, {});
   }
 
   // Out of line: a permit settled explicitly (the usual case) skips it.

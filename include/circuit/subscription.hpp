@@ -53,8 +53,9 @@ class [[nodiscard]] subscription {
 namespace detail {
 // How a breaker or a set subscribes a listener to its list.
 template <class F>
-[[nodiscard]] subscription subscribe(const std::shared_ptr<listener_list>& list, F&& listener) {
-  const auto id = list->add(std::function<void(const event&)>(std::forward<F>(listener)));
+[[nodiscard]] subscription subscribe(const std::shared_ptr<listener_list>& list, F&& listener,
+                                     event_filter filter = event_filter::all) {
+  const auto id = list->add(std::function<void(const event&)>(std::forward<F>(listener)), filter);
   return subscription(list, id);
 }
 }  // namespace detail

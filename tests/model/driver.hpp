@@ -17,7 +17,7 @@
 // unwinding, move-assignment over an unsettled permit, settling twice),
 // clock moves aimed at exact boundaries (open_until, a failure exactly one
 // window old, a slice leaving the window, slow_call) and beyond, trip(),
-// isolate(), reset(), current_state(), and a throwing listener coming and
+// isolate(), disable(), reset(), current_state(), and a throwing listener coming and
 // going. Configurations cover every counter and option mix; exponential
 // backoff is compared exactly when jitter is 0, and within its documented
 // range (the model then adopts the breaker's draw) otherwise. The clock only
@@ -167,7 +167,13 @@ config decode_config(Source& src, std::int64_t& start, bool& recording, std::uin
   c.success_threshold = src.pick(3) + 1;
   static constexpr std::int64_t slow[] = {0, 0, 1, 500 * ms, 2 * s};
   if (const auto sc = one_of(src, slow); sc != 0) c.slow_call = sc;
-  static constexpr std::int64_t starts[] = {0, -5 * s, 1'700'000'000 * s, std::numeric_limits<std::int64_t>::max() - 30 * s};
+  static constexpr std::int64_t probe_timeouts[] = {0, 0, 1, 300 * ms, 3 * s};
+  if (const auto pt = one_of(src, probe_timeouts); pt != 0) c.probe_timeout = pt;
+  c.time_calls = src.pick(4) == 0;
+  // The last start leaves room for the longest open spell (a duration that
+  // would overflow the clock at construction is rejected); the clock then
+  // moves on into saturation.
+  static constexpr std::int64_t starts[] = {0, -5 * s, 1'700'000'000 * s, std::numeric_limits<std::int64_t>::max() - 90 * s};
   start = one_of(src, starts);
   recording = src.pick(4) != 0;
   seed = src.pick(1u << 30);
@@ -197,6 +203,8 @@ inline std::string describe(const config& c, std::int64_t start, std::uint64_t s
   }
   os << " half_open_max_calls=" << c.half_open_max_calls << " success_threshold=" << c.success_threshold
      << " slow_call=" << (c.slow_call ? std::to_string(*c.slow_call) + "ns" : std::string("none"))
+     << " probe_timeout=" << (c.probe_timeout ? std::to_string(*c.probe_timeout) + "ns" : std::string("none"))
+     << " time_calls=" << c.time_calls
      << " clock start=" << start << "ns";
   return os.str();
 }
@@ -230,6 +238,8 @@ inline circuit::options make_options(const config& c, std::uint64_t seed) {
   o.half_open_max_calls = c.half_open_max_calls;
   o.success_threshold = c.success_threshold;
   if (c.slow_call) o.slow_call = std::chrono::nanoseconds(*c.slow_call);
+  if (c.probe_timeout) o.probe_timeout = std::chrono::nanoseconds(*c.probe_timeout);
+  o.time_calls = c.time_calls;
   return o;
 }
 
@@ -251,7 +261,13 @@ class run {
         recording_(recording), description_(std::move(description)) {
     if (recording_) {
       events_sub_ = breaker_.on_event([this](const circuit::event& e) {
-        events_.push_back({e.kind, e.from, e.to, e.error != nullptr});
+        events_.push_back({e.kind, e.from, e.to, e.error != nullptr, e.generation, e.cause});
+        // Every state change, and nothing else, carries a cause and the time.
+        if ((e.kind == circuit::event_kind::state_change) != e.cause.has_value()) bad_event_ = true;
+        if (e.kind == circuit::event_kind::state_change && !e.time) bad_event_ = true;
+        if (e.kind == circuit::event_kind::state_change && (e.to == state::open) != e.open_for.has_value()) {
+          bad_event_ = true;
+        }
         if (e.name != "model") bad_name_ = true;
       });
     }
@@ -294,10 +310,17 @@ class run {
       model_.trip(now_);
       compare("trip");
     } else if (op < 34) {
-      trace("isolate()");
-      breaker_.isolate();
-      model_.isolate(now_);
-      compare("isolate");
+      if (src_.pick(2) == 0) {
+        trace("isolate()");
+        breaker_.isolate();
+        model_.isolate(now_);
+        compare("isolate");
+      } else {
+        trace("disable()");
+        breaker_.disable();
+        model_.disable(now_);
+        compare("disable");
+      }
     } else if (op < 36) {
       trace("reset()");
       breaker_.reset();
@@ -354,6 +377,14 @@ class run {
     check(e.state() == why.in, "open_circuit_error::state()", name(e.state()), name(why.in));
     check(e.name() == "model", "open_circuit_error::name()", e.name(), "model");
     const auto real = flat(e.retry_after());
+    if (const auto draw = model_.peek_pending_draw(); draw && e.retry_after() && draw->start == now_) {
+      // The admission itself drew a jittered open duration (a probe timed
+      // out): the refusal's retry_after is that draw, within its range.
+      const auto got = e.retry_after()->count();
+      check(got >= draw->lo && got <= draw->hi, "open_circuit_error::retry_after() after a jittered draw",
+            std::to_string(got), "[" + std::to_string(draw->lo) + ", " + std::to_string(draw->hi) + "]");
+      return;
+    }
     check(same(real, flat(why.retry_after)), "open_circuit_error::retry_after()", show(real), show(flat(why.retry_after)));
   }
 
@@ -567,10 +598,12 @@ class run {
   void check_counts(const circuit::call_counts& real, const counts& expected, const char* what) {
     auto str = [](auto c) {
       return "{s=" + std::to_string(c.successes) + " f=" + std::to_string(c.failures) + " i=" +
-             std::to_string(c.ignored) + " r=" + std::to_string(c.rejections) + "}";
+             std::to_string(c.ignored) + " r=" + std::to_string(c.rejections) + " slow=" + std::to_string(c.slow) +
+             "}";
     };
     const bool same = real.successes == expected.successes && real.failures == expected.failures &&
-                      real.ignored == expected.ignored && real.rejections == expected.rejections;
+                      real.ignored == expected.ignored && real.rejections == expected.rejections &&
+                      real.slow == expected.slow;
     check(same, what, str(real), str(expected));
   }
 
@@ -583,6 +616,11 @@ class run {
       compare_events();
       return;
     }
+    // A state query's lazy changes may draw an open duration too (a probe
+    // that timed out): make them first on both sides, so that the draw is
+    // compared.
+    model_.lazy_changes(now_);
+    (void)breaker_.current_state();
     if (const auto draw = model_.take_pending_draw()) {
       constexpr auto max = std::numeric_limits<std::int64_t>::max();
       auto add = [&](std::int64_t t, std::int64_t d) { return t > max - d ? max : t + d; };
@@ -617,6 +655,13 @@ class run {
     check_eq(m.last_transition.time_since_epoch().count(), e.last_transition, "metrics().last_transition");
     check(same(flat(m.open_until), flat(e.open_until)), "metrics().open_until", show(flat(m.open_until)),
           show(flat(e.open_until)));
+    for (const auto from : circuit::all_states) {
+      for (const auto to : circuit::all_states) {
+        check_eq(m.transitions(from, to),
+                 e.transitions[static_cast<std::size_t>(from)][static_cast<std::size_t>(to)],
+                 "metrics().transitions");
+      }
+    }
     if (e.generation != seen_generation_) {
       result_.transitions += e.generation - seen_generation_;
       seen_generation_ = e.generation;
@@ -628,13 +673,15 @@ class run {
     const auto expected_events = model_.take_events();
     if (recording_ && result_.ok) {
       check(!bad_name_, "event.name", "not \"model\"", "\"model\"");
+      check(!bad_event_, "event.cause/time/open_for", "missing or misplaced", "on state changes only");
       const bool same = events_ == expected_events;
       if (!same) {
         auto str = [](const std::vector<recorded_event>& v) {
           std::string out = "[";
           for (const auto& ev : v) {
             out += std::string(circuit::to_string(ev.kind)) + "(" + name(ev.from) + "->" + name(ev.to) +
-                   (ev.has_error ? ",error" : "") + ") ";
+                   (ev.has_error ? ",error" : "") + ",g" + std::to_string(ev.generation) +
+                   (ev.cause ? "," + std::string(circuit::to_string(*ev.cause)) : "") + ") ";
           }
           return out + "]";
         };
@@ -654,6 +701,7 @@ class run {
   std::string description_;
   std::vector<recorded_event> events_;
   bool bad_name_ = false;
+  bool bad_event_ = false;
   circuit::subscription events_sub_;
   circuit::subscription thrower_;
   bool throwing_ = false;

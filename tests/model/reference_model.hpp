@@ -19,7 +19,10 @@
 // - an ignored probe gives back its slot and does not break a run of probe
 //   successes;
 // - a success is "slow" when strictly more than slow_call passed between
-//   admission and settlement.
+//   admission and settlement;
+// - with probe_timeout, the check "has the oldest outstanding probe been out
+//   that long?" runs at half_open admissions and state queries (metrics()
+//   included), after the lazy open -> half_open change.
 
 #include <algorithm>
 #include <cstdint>
@@ -40,6 +43,7 @@ namespace circuit_model {
 using circuit::event_kind;
 using circuit::outcome;
 using circuit::state;
+using circuit::transition_cause;
 
 enum class counter_kind : std::uint8_t { sliding_window, consecutive_failures, net_failures, failure_rate_window };
 
@@ -68,10 +72,12 @@ struct config {
   std::uint32_t half_open_max_calls = 1;
   std::uint32_t success_threshold = 1;
   std::optional<std::int64_t> slow_call;
+  std::optional<std::int64_t> probe_timeout;
+  bool time_calls = false;
 };
 
 struct counts {
-  std::uint64_t successes = 0, failures = 0, ignored = 0, rejections = 0;
+  std::uint64_t successes = 0, failures = 0, ignored = 0, rejections = 0, slow = 0;
   friend bool operator==(const counts&, const counts&) = default;
 };
 
@@ -84,12 +90,15 @@ struct snapshot {
   std::uint64_t listener_errors = 0;
   std::int64_t last_transition = 0;
   std::optional<std::int64_t> open_until;
+  std::uint64_t transitions[circuit::state_count][circuit::state_count] = {};
 };
 
 struct recorded_event {
   event_kind kind;
   state from, to;
   bool has_error;
+  std::uint64_t generation = 0;
+  std::optional<transition_cause> cause = {};
   friend bool operator==(const recorded_event&, const recorded_event&) = default;
 };
 
@@ -114,9 +123,10 @@ class reference_model {
   /// Admission; on refusal returns nullopt and fills `*why`.
   std::optional<permit_id> admit(std::int64_t now, refusal* why) {
     std::lock_guard lock(mutex_);
-    if (state_ == state::open && now >= open_until_) become(state::half_open, now);
+    lazy_changes_locked(now);
     switch (state_) {
-      case state::closed: return grant(now);
+      case state::closed:
+      case state::disabled: return grant(now);
       case state::half_open:
         if (probes_ < cfg_.half_open_max_calls) {
           ++probes_;
@@ -141,6 +151,7 @@ class reference_model {
         span(now, p.admitted_at) > static_cast<std::uint64_t>(*cfg_.slow_call)) {
       o = outcome::failure;
       has_error = false;
+      ++total_.slow;
     }
     if (o != outcome::failure) has_error = false;
     const bool current = p.generation == generation_;
@@ -150,13 +161,16 @@ class reference_model {
       case outcome::ignored: ++total_.ignored; break;
     }
     if (!current) ++stale_;
-    if (o != outcome::ignored) emit(o == outcome::success ? event_kind::success : event_kind::failure, p.in, p.in, has_error);
-    if (!current) return;
+    emit(o == outcome::success   ? event_kind::success
+         : o == outcome::failure ? event_kind::failure
+                                 : event_kind::ignored,
+         p.in, p.in, has_error, p.generation);
+    if (!current || p.in == state::disabled) return;
     if (p.in == state::half_open) {
       switch (o) {
         case outcome::success:
           if (++probe_successes_ >= cfg_.success_threshold) {
-            become(state::closed, now);
+            become(state::closed, now, transition_cause::probes_succeeded);
           } else {
             --probes_;
           }
@@ -164,7 +178,7 @@ class reference_model {
         case outcome::failure:
           ++retrips_;
           open_now(now);
-          become(state::open, now);
+          become(state::open, now, transition_cause::probe_failed);
           break;
         case outcome::ignored: --probes_; break;
       }
@@ -176,14 +190,20 @@ class reference_model {
     } else if (o == outcome::failure) {
       if (record_failure_trips(now)) {
         open_now(now);
-        become(state::open, now);
+        become(state::open, now, transition_cause::counter_tripped);
       }
     }
   }
 
+  /// The lazy changes a state query would make, alone.
+  void lazy_changes(std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    lazy_changes_locked(now);
+  }
+
   state current_state(std::int64_t now) {
     std::lock_guard lock(mutex_);
-    if (state_ == state::open && now >= open_until_) become(state::half_open, now);
+    lazy_changes_locked(now);
     return state_;
   }
 
@@ -191,22 +211,27 @@ class reference_model {
     std::lock_guard lock(mutex_);
     if (state_ == state::isolated) return;
     open_now(now);
-    if (state_ != state::open) become(state::open, now);
+    if (state_ != state::open) become(state::open, now, transition_cause::tripped);
   }
 
   void isolate(std::int64_t now) {
     std::lock_guard lock(mutex_);
-    if (state_ != state::isolated) become(state::isolated, now);
+    if (state_ != state::isolated) become(state::isolated, now, transition_cause::isolated);
+  }
+
+  void disable(std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    if (state_ != state::disabled) become(state::disabled, now, transition_cause::disabled);
   }
 
   void reset(std::int64_t now) {
     std::lock_guard lock(mutex_);
-    become(state::closed, now);
+    become(state::closed, now, transition_cause::reset);
   }
 
   snapshot metrics(std::int64_t now) {
     std::lock_guard lock(mutex_);
-    if (state_ == state::open && now >= open_until_) become(state::half_open, now);
+    lazy_changes_locked(now);
     snapshot s;
     s.st = state_;
     s.generation = generation_;
@@ -215,7 +240,11 @@ class reference_model {
     s.window_successes = ok;
     s.total = total_;
     s.since_transition = {total_.successes - base_.successes, total_.failures - base_.failures,
-                          total_.ignored - base_.ignored, total_.rejections - base_.rejections};
+                          total_.ignored - base_.ignored, total_.rejections - base_.rejections,
+                          total_.slow - base_.slow};
+    for (std::size_t i = 0; i < circuit::state_count; ++i) {
+      for (std::size_t j = 0; j < circuit::state_count; ++j) s.transitions[i][j] = transitions_[i][j];
+    }
     s.stale_outcomes = stale_;
     s.listener_errors = listener_errors_;
     s.last_transition = last_transition_;
@@ -241,6 +270,11 @@ class reference_model {
     std::lock_guard lock(mutex_);
     return std::exchange(pending_, std::nullopt);
   }
+  /// The jittered open duration the last step drew, left pending.
+  std::optional<pending_draw> peek_pending_draw() const {
+    std::lock_guard lock(mutex_);
+    return pending_;
+  }
   /// Takes the breaker's drawn `open_until` (checked by the caller).
   void adopt_open_until(std::int64_t t) {
     std::lock_guard lock(mutex_);
@@ -257,6 +291,9 @@ class reference_model {
     for (const auto& c : rate_calls_) d.push_back(add(floor_div(c.first, w) * w, cfg_.counter.window));
     if (cfg_.slow_call) {
       for (const auto& [id, p] : permits_) d.push_back(add(p.admitted_at, *cfg_.slow_call));
+    }
+    if (cfg_.probe_timeout) {
+      for (const auto& [id, p] : permits_) d.push_back(add(p.admitted_at, *cfg_.probe_timeout));
     }
     return d;
   }
@@ -296,17 +333,35 @@ class reference_model {
   std::optional<permit_id> reject(refusal* why, refusal r) {
     ++total_.rejections;
     if (why != nullptr) *why = r;
-    emit(event_kind::rejected, state_, state_, false);
+    emit(event_kind::rejected, state_, state_, false, generation_);
     return std::nullopt;
   }
 
-  void emit(event_kind k, state from, state to, bool has_error) {
-    events_.push_back({k, from, to, has_error});
+  void emit(event_kind k, state from, state to, bool has_error, std::uint64_t generation,
+            std::optional<transition_cause> cause = {}) {
+    events_.push_back({k, from, to, has_error, generation, cause});
     if (throwing_listener_) ++listener_errors_;
   }
 
+  // The changes a state query or an admission makes first: open ->
+  // half_open once open_for has passed, then half_open -> open once the
+  // oldest outstanding probe of this spell has been out for probe_timeout.
+  void lazy_changes_locked(std::int64_t now) {
+    if (state_ == state::open && now >= open_until_) become(state::half_open, now, transition_cause::open_elapsed);
+    if (state_ != state::half_open || !cfg_.probe_timeout) return;
+    for (const auto& [id, p] : permits_) {
+      if (p.generation == generation_ && p.in == state::half_open && now >= add(p.admitted_at, *cfg_.probe_timeout)) {
+        ++retrips_;
+        open_now(now);
+        become(state::open, now, transition_cause::probe_timed_out);
+        if (now >= open_until_) become(state::half_open, now, transition_cause::open_elapsed);  // the clock's end
+        return;
+      }
+    }
+  }
+
   // A state change (or reset): new generation, every probe slot freed.
-  void become(state to, std::int64_t now) {
+  void become(state to, std::int64_t now, transition_cause cause) {
     const auto from = state_;
     state_ = to;
     ++generation_;
@@ -320,7 +375,8 @@ class reference_model {
       run_ = 0;
       retrips_ = 0;
     }
-    if (from != to) emit(event_kind::state_change, from, to, false);
+    ++transitions_[static_cast<std::size_t>(from)][static_cast<std::size_t>(to)];
+    emit(event_kind::state_change, from, to, false, generation_, cause);
   }
 
   // Sets open_until for an open spell starting now.
@@ -409,6 +465,7 @@ class reference_model {
   std::uint32_t probe_successes_ = 0;
   std::uint64_t retrips_ = 0;  // failed probes since the circuit last closed
   counts total_, base_;
+  std::uint64_t transitions_[circuit::state_count][circuit::state_count] = {};
   std::uint64_t stale_ = 0;
   std::uint64_t listener_errors_ = 0;
   bool throwing_listener_ = false;

@@ -7,6 +7,11 @@
 // itself, or deadlock with a thread inside a listener of another list that
 // waits for it. The old snapshot is then kept until a later writer or the
 // destructor can free it.
+//
+// Each listener takes the kinds of event its event_filter names, and the
+// list keeps the union of them in one byte (`wanted_`): a breaker asks
+// `wants(kind)` before building an event, so a listener that takes no
+// successes costs the success path nothing but that relaxed load.
 
 #include <atomic>
 #include <cstdint>
@@ -30,17 +35,20 @@ class listener_list {
   listener_list& operator=(const listener_list&) = delete;
   ~listener_list() { delete current_.load(std::memory_order_relaxed); }
 
-  /// True when no listener is subscribed: one relaxed load, the only cost
-  /// a breaker without listeners pays per call.
-  [[nodiscard]] bool empty() const noexcept { return current_.load(std::memory_order_relaxed) == nullptr; }
+  /// True when a subscribed listener takes events of kind `k`: one relaxed
+  /// load, the only cost a breaker pays per call for kinds nobody takes.
+  /// (A listener subscribed concurrently may miss events meanwhile.)
+  [[nodiscard]] bool wants(event_kind k) const noexcept {
+    return (wanted_.load(std::memory_order_relaxed) & event_filter::bit(k)) != 0;
+  }
 
-  /// Subscribes `fn`; returns its id.
-  std::uint64_t add(listener fn) {
+  /// Subscribes `fn` for the kinds in `filter`; returns its id.
+  std::uint64_t add(listener fn, event_filter filter = event_filter::all) {
     std::unique_lock lock(writers_);
     auto next = std::make_unique<snapshot>();
     if (const auto* now = current_.load(std::memory_order_relaxed)) *next = *now;
     const auto id = ++last_id_;
-    next->push_back({id, std::make_shared<const listener>(std::move(fn))});
+    next->push_back({id, filter, std::make_shared<const listener>(std::move(fn))});
     publish(lock, next.release());
     return id;
   }
@@ -65,6 +73,7 @@ class listener_list {
     std::uint32_t failed = 0;
     if (const auto* listeners = current_.load(std::memory_order_seq_cst)) {
       for (const auto& l : *listeners) {
+        if (!l.filter.contains(e.kind)) continue;
 #if defined(__cpp_exceptions)
         try {
           (*l.fn)(e);
@@ -86,6 +95,7 @@ class listener_list {
   // it would race with (and lose) the state a mutable listener keeps.
   struct entry {
     std::uint64_t id;
+    event_filter filter;
     std::shared_ptr<const listener> fn;
   };
   using snapshot = std::vector<entry>;
@@ -102,7 +112,15 @@ class listener_list {
   // writers_ lets a listener on another thread subscribe meanwhile.
   void publish(std::unique_lock<std::mutex>& lock, const snapshot* next) {
     retired_.reserve(retired_.size() + 1);
+    std::uint8_t wanted = 0;
+    if (next != nullptr) {
+      for (const auto& l : *next) wanted |= l.filter.bits();
+    }
+    // Widened before the new snapshot is seen, narrowed after: a kind
+    // someone takes is never masked off while its listener is listed.
+    wanted_.fetch_or(wanted, std::memory_order_seq_cst);
     retired_.emplace_back(current_.exchange(next, std::memory_order_seq_cst));
+    wanted_.store(wanted, std::memory_order_seq_cst);
     if (inside_dispatch()) return;  // Freed by a later writer or the destructor.
     auto garbage = std::move(retired_);
     retired_.clear();
@@ -112,6 +130,7 @@ class listener_list {
   }
 
   std::atomic<const snapshot*> current_{nullptr};
+  std::atomic<std::uint8_t> wanted_{0};  // union of the listed filters' kinds
   mutable basic_reader_gate<1> gate_;
   std::mutex writers_;  // guards current_'s replacement, last_id_, retired_
   std::mutex drain_;    // one writer at a time waits for readers
