@@ -451,3 +451,89 @@ TEST_CASE("subscribing and unsubscribing others never copies a listener that is 
   churn.join();
   CHECK(last_seen.load() == calls);
 }
+
+// ---- Second round: what events explain, and who hears which -------------------
+
+TEST_CASE("state changes carry their cause, generation, time and open duration", "[event]") {
+  circuit::manual_clock clock(circuit::manual_clock::time_point(100s));
+  breaker b(circuit::consecutive_failures{.threshold = 1}, {.open_for = circuit::fixed{10s}}, clock);
+  std::vector<circuit::event> changes;
+  auto sub = b.on_event([&](const circuit::event& e) { changes.push_back(e); }, circuit::event_filter::state_changes);
+  b.try_guard().failure();  // counter_tripped
+  clock.advance(10s);
+  b.try_guard().success();  // open_elapsed, then probes_succeeded
+  b.isolate();
+  b.reset();
+  REQUIRE(changes.size() == 5);
+  CHECK(changes[0].cause == circuit::transition_cause::counter_tripped);
+  CHECK(changes[0].open_for == std::chrono::nanoseconds(10s));
+  CHECK(changes[0].time == std::chrono::nanoseconds(100s));
+  CHECK(changes[1].cause == circuit::transition_cause::open_elapsed);
+  CHECK_FALSE(changes[1].open_for);
+  CHECK(changes[1].time == std::chrono::nanoseconds(110s));
+  CHECK(changes[2].cause == circuit::transition_cause::probes_succeeded);
+  CHECK(changes[3].cause == circuit::transition_cause::isolated);
+  CHECK_FALSE(changes[3].open_for);  // isolated lasts until reset()
+  CHECK(changes[4].cause == circuit::transition_cause::reset);
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    CHECK(changes[i].kind == event_kind::state_change);
+    CHECK(changes[i].generation == i + 1);  // totally ordered by generation
+  }
+  CHECK(b.metrics().generation == 5);
+}
+
+TEST_CASE("an outcome event carries its admission's generation; a rejection the one that refused", "[event]") {
+  circuit::manual_clock clock;
+  breaker b(circuit::consecutive_failures{.threshold = 1}, {.open_for = circuit::fixed{10s}}, clock);
+  std::vector<circuit::event> seen_events;
+  auto sub = b.on_event([&](const circuit::event& e) { seen_events.push_back(e); });
+  auto old = b.try_guard();  // generation 0
+  b.trip();                  // generation 1
+  CHECK_FALSE(b.try_guard());
+  old.success();
+  REQUIRE(seen_events.size() == 3);
+  CHECK(seen_events[1].kind == event_kind::rejected);
+  CHECK(seen_events[1].generation == 1);
+  CHECK(seen_events[1].time.has_value());  // the open check read the clock
+  CHECK(seen_events[2].kind == event_kind::success);
+  CHECK(seen_events[2].generation == 0);
+}
+
+TEST_CASE("an event_filter picks the kinds a listener takes", "[event]") {
+  circuit::manual_clock clock;
+  breaker b(circuit::consecutive_failures{.threshold = 2}, {}, clock);
+  std::vector<event_kind> changes, outcomes, rejections, all;
+  auto s1 = b.on_event([&](const circuit::event& e) { changes.push_back(e.kind); }, circuit::event_filter::state_changes);
+  auto s2 = b.on_event([&](const circuit::event& e) { outcomes.push_back(e.kind); }, circuit::event_filter::outcomes);
+  auto s3 = b.on_event([&](const circuit::event& e) { rejections.push_back(e.kind); }, {event_kind::rejected});
+  auto s4 = b.on_event([&](const circuit::event& e) { all.push_back(e.kind); });
+  b.try_guard().success();
+  b.try_guard().ignore();
+  b.try_guard().failure();
+  b.try_guard().failure();  // trips
+  CHECK_FALSE(b.try_guard());
+  CHECK(changes == std::vector<event_kind>{event_kind::state_change});
+  CHECK(outcomes == std::vector<event_kind>{event_kind::success, event_kind::ignored, event_kind::failure,
+                                            event_kind::failure});
+  CHECK(rejections == std::vector<event_kind>{event_kind::rejected});
+  CHECK(all.size() == 6);
+  CHECK(circuit::event_filter::all.contains(event_kind::ignored));
+  CHECK_FALSE(circuit::event_filter::state_changes.contains(event_kind::success));
+}
+
+TEST_CASE("a list whose listeners take no successes does not want them, so a success dispatches nothing",
+          "[event]") {
+  auto list = std::make_shared<circuit::detail::listener_list>();
+  CHECK_FALSE(list->wants(event_kind::success));
+  auto changes = circuit::detail::subscribe(list, [](const circuit::event&) {}, circuit::event_filter::state_changes);
+  CHECK(list->wants(event_kind::state_change));
+  CHECK_FALSE(list->wants(event_kind::success));
+  CHECK_FALSE(list->wants(event_kind::failure));
+  {
+    auto everything = circuit::detail::subscribe(list, [](const circuit::event&) {});
+    CHECK(list->wants(event_kind::success));
+  }
+  CHECK_FALSE(list->wants(event_kind::success));  // narrowed again on unsubscribe
+  changes.reset();
+  CHECK_FALSE(list->wants(event_kind::state_change));
+}

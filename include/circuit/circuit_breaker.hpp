@@ -505,7 +505,7 @@ class circuit_breaker {
             }
             continue;  // w was reloaded
           }
-          return refuse(w, std::chrono::nanoseconds::zero(), why, 0);
+          return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
         }
         case state::open: {
           const auto now = now_ns();
@@ -520,7 +520,7 @@ class circuit_breaker {
                         why, now);
         }
         case state::isolated:
-          return refuse(w, std::nullopt, why, 0);
+          return refuse(w, std::nullopt, why, std::nullopt);
       }
     }
   }
@@ -545,7 +545,7 @@ class circuit_breaker {
   }
 
   guard_type refuse(detail::word_t w, std::optional<std::chrono::nanoseconds> retry_after, refusal* why,
-                    std::int64_t now) noexcept {
+                    std::optional<std::int64_t> now) noexcept {
     tallies_.add(rejected);
     const auto s = detail::state_of(w);
     if (why != nullptr) {
@@ -901,10 +901,11 @@ class circuit_breaker {
     dispatch(e);
   }
 
-  [[gnu::noinline, gnu::cold]] void announce_rejection(detail::word_t w, std::int64_t now) const noexcept {
+  // `now`: the time, when the refusal read the clock.
+  [[gnu::noinline, gnu::cold]] void announce_rejection(detail::word_t w, std::optional<std::int64_t> now) const noexcept {
     event e{.kind = event_kind::rejected, .name = options_.name, .from = detail::state_of(w), .to = detail::state_of(w)};
     e.generation = widen(detail::generation_of(w));
-    if (now != 0) e.time = std::chrono::nanoseconds(now);
+    if (now) e.time = std::chrono::nanoseconds(*now);
     dispatch(e);
   }
 

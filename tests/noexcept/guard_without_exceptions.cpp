@@ -76,8 +76,15 @@ int main() {
   CHECK(b.metrics().total.failures == 2);
   CHECK(b.metrics().window.failures == 1);
   {
-    auto g = b.try_guard();
-    g.record(42);  // not a reply: the predicate does not look at it
+    // Not a reply: refused at compile time here (the predicate looks at
+    // results); with other_results_succeed it is a success.
+    circuit::circuit_breaker<circuit::manual_clock, circuit::consecutive_failures,
+                             decltype(circuit::other_results_succeed(is_5xx))>
+        lenient({}, {}, clock, circuit::other_results_succeed(is_5xx));
+    auto g = lenient.try_guard();
+    g.record(42);
+    CHECK(lenient.metrics().total.successes == 1);
+    b.try_guard().success();
   }
   CHECK(b.metrics().total.successes == 4);
 
@@ -134,6 +141,22 @@ int main() {
     probe.success();
   }
   CHECK(b.current_state() == circuit::state::closed);
+
+  // try_call: a refusal without an exception, and a fallback.
+  {
+    auto ok = b.try_call([] { return reply{200}; });
+    CHECK(!ok.refused() && !ok.failed() && ok.value().status == 200);
+    auto bad = b.try_call([] { return reply{503}; });
+    CHECK(bad.failed() && bad.value_or(reply{0}).status == 0);
+    b.trip();
+    bool ran = false;
+    auto refused = b.try_call([&] {
+      ran = true;
+      return reply{200};
+    });
+    CHECK(refused.refused() && !ran && refused.value_or(reply{304}).status == 304);
+    b.reset();
+  }
 
   if (failed_checks != 0) {
     std::fprintf(stderr, "guard_without_exceptions: %d check(s) failed\n", failed_checks);
