@@ -5,12 +5,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <circuit/circuit_breaker.hpp>
+#include <circuit/detail/thread_lane.hpp>
 #include <circuit/failure_rate_window.hpp>
 #include <circuit/manual_clock.hpp>
 
@@ -417,5 +420,57 @@ TEST_CASE("a success that a reset() overtakes does not count in the next generat
   CHECK(m.stale_outcomes == 1);
   CHECK(m.total.successes == 1);
   fail_once_in(b);
+  CHECK(b.current_state() == circuit::state::open);
+}
+
+// ---- Memory limit: a breaker holds at most 1 MiB ---------------------------
+
+namespace {
+
+std::string buckets_refusal(std::uint32_t buckets) {
+  try {
+    circuit::failure_rate_window{.window = 10s, .buckets = buckets}.validate();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "<no exception>";
+}
+
+}  // namespace
+
+TEST_CASE("buckets is capped so that the slices stay within 656 KB", "[failure_rate_window][limits]") {
+  constexpr auto largest = circuit::failure_rate_window::max_buckets;
+  STATIC_REQUIRE(largest == 4096);
+  // The most slots a lane keeps: 2 x buckets, with one nanosecond per
+  // bucket and a window just under two per bucket; the recorder keeps
+  // lane_count + 2 lanes of (slots + 1) words, rounded up to cache lines.
+  constexpr std::size_t words_per_lane = (2 * std::size_t{largest} + 1 + 7) / 8 * 8;
+  constexpr std::size_t heap = (circuit::detail::lane_count + 2) * words_per_lane * sizeof(std::uint64_t);
+  STATIC_REQUIRE(heap == 656000);
+  STATIC_REQUIRE(heap + sizeof(circuit::circuit_breaker<circuit::manual_clock, circuit::failure_rate_window>) <
+                 1024 * 1024);
+  CHECK(buckets_refusal(largest + 1) == "failure_rate_window.buckets must be between 1 and 4096");
+  CHECK_THROWS_AS(rate_breaker(circuit::failure_rate_window{.window = 10s, .buckets = largest + 1}, {},
+                               circuit::manual_clock{}),
+                  std::invalid_argument);
+  CHECK(buckets_refusal(largest) == "<no exception>");
+
+  // The largest setting, with the window that needs the most slots, works:
+  // calls a window apart do not add up, calls inside it do.
+  circuit::manual_clock clock(tp(0ns));
+  rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 4, .window = 8191ns,
+                                              .buckets = largest},
+                 {}, clock);
+  succeed(b, 2);
+  fail(b);
+  clock.advance(8191ns);  // slice 0 has left
+  fail(b);
+  CHECK(b.metrics().window.failures == 1);
+  CHECK(b.metrics().window.successes == 0);
+  clock.advance(8190ns);
+  succeed(b);
+  fail(b);
+  CHECK(b.current_state() == circuit::state::closed);  // 2 of 3: below minimum_calls
+  fail(b);  // 3 of 4
   CHECK(b.current_state() == circuit::state::open);
 }

@@ -17,6 +17,7 @@
 
 #include <circuit/circuit_breaker.hpp>
 #include <circuit/consecutive_failures.hpp>
+#include <circuit/failure_rate_last_calls.hpp>
 #include <circuit/failure_rate_window.hpp>
 #include <circuit/manual_clock.hpp>
 #include <circuit/net_failures.hpp>
@@ -54,6 +55,9 @@ circuit::net_failures untripped(circuit::net_failures) { return {.threshold = 4'
 circuit::failure_rate_window untripped(circuit::failure_rate_window) {
   return {.failure_rate = 1.0, .minimum_calls = 4'000'000'000u, .window = 100ns, .buckets = 10};
 }
+circuit::failure_rate_last_calls untripped(circuit::failure_rate_last_calls) {
+  return {.failure_rate = 1.0, .minimum_calls = 100, .calls = 100};  // 1 in 5 succeeds: never all failed
+}
 
 // Some successes too: they keep the window's success lanes rolling.
 [[gnu::noinline]] void fail_and_succeed(auto& b, circuit::manual_clock& clock, int n) {
@@ -68,7 +72,7 @@ circuit::failure_rate_window untripped(circuit::failure_rate_window) {
 
 TEMPLATE_TEST_CASE("a million failures in closed allocate nothing, for every counter", "[footprint]",
                    circuit::sliding_window, circuit::consecutive_failures, circuit::net_failures,
-                   circuit::failure_rate_window) {
+                   circuit::failure_rate_window, circuit::failure_rate_last_calls) {
   circuit::manual_clock clock;
   breaker_of<TestType> b(untripped(TestType{}), {}, clock);
   std::uint64_t events = 0;
@@ -158,12 +162,14 @@ TEST_CASE("a breaker's own size is fixed by its type", "[footprint]") {
   const auto sizes = {sizeof(circuit::circuit_breaker<>),
                       sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::consecutive_failures>),
                       sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::net_failures>),
-                      sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::failure_rate_window>)};
+                      sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::failure_rate_window>),
+                      sizeof(circuit::circuit_breaker<std::chrono::steady_clock, circuit::failure_rate_last_calls>)};
   for (const auto size : sizes) {
     CHECK(size % circuit::detail::cache_line == 0);  // aligned to keep neighbours off its lines
     CHECK(size <= 2048);
   }
-  WARN("sizeof(circuit_breaker<...>) for sliding_window, consecutive_failures, net_failures, failure_rate_window: "
+  WARN("sizeof(circuit_breaker<...>) for sliding_window, consecutive_failures, net_failures, failure_rate_window, "
+       "failure_rate_last_calls: "
        << *sizes.begin() << ", " << *(sizes.begin() + 1) << ", " << *(sizes.begin() + 2) << ", "
-       << *(sizes.begin() + 3) << " bytes");
+       << *(sizes.begin() + 3) << ", " << *(sizes.begin() + 4) << " bytes");
 }

@@ -156,7 +156,8 @@ TEST_CASE("every invalid setting is refused with a message naming its field", "[
                    "failure_rate_window.buckets"),
       counter_case("a window shorter than one nanosecond per bucket",
                    circuit::failure_rate_window{.window = 9ns, .buckets = 10}, "failure_rate_window.window"),
-      counter_case("more failures kept than the ring allows", circuit::sliding_window{.max_failures = (1u << 20) + 1},
+      counter_case("more failures kept than the ring allows",
+                   circuit::sliding_window{.max_failures = circuit::sliding_window::max_max_failures + 1},
                    "sliding_window.max_failures"),
   };
 
@@ -185,7 +186,7 @@ TEST_CASE("the limits of every setting are accepted", "[options]") {
   CHECK_NOTHROW(circuit::failure_rate_window{}.validate());
   CHECK_NOTHROW(circuit::failure_rate_window{.failure_rate = 1.0, .minimum_calls = 1, .buckets = 1}.validate());
   CHECK_NOTHROW(circuit::failure_rate_window{.window = 4096ns, .buckets = 4096}.validate());
-  CHECK_NOTHROW(circuit::sliding_window{.max_failures = 1u << 20}.validate());
+  CHECK_NOTHROW(circuit::sliding_window{.max_failures = circuit::sliding_window::max_max_failures}.validate());
   CHECK_NOTHROW(circuit::consecutive_failures{.threshold = 1}.validate());
   CHECK_NOTHROW(circuit::net_failures{.threshold = 1}.validate());
 }

@@ -2,7 +2,11 @@
 // inside a breaker driven by a manual_clock.
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include <circuit/circuit_breaker.hpp>
 #include <circuit/manual_clock.hpp>
@@ -227,8 +231,11 @@ TEST_CASE("failures at the extremes of nanoseconds do not overflow", "[sliding_w
 
 TEST_CASE("a breaker near the end of time saturates its open deadline", "[sliding_window]") {
   using tp = circuit::manual_clock::time_point;
-  circuit::manual_clock clock(tp::max() - 5s);
+  // Made at the epoch: at max - 5s, its 10 s open_for would be rejected as
+  // too long for the clock.
+  circuit::manual_clock clock(tp{});
   window_breaker b(circuit::sliding_window{.max_failures = 0, .window = ns::max()}, {}, clock);
+  clock.set(tp::max() - 5s);
   fail_once(b);
   REQUIRE(b.current_state() == circuit::state::open);
   const auto m = b.metrics();
@@ -246,4 +253,41 @@ TEST_CASE("a breaker near the end of time saturates its open deadline", "[slidin
   CHECK(*b.metrics().open_until == tp::min() + 10s);
   clock.advance(10s);
   CHECK(b.current_state() == circuit::state::half_open);
+}
+
+// ---- Memory limit: a breaker holds at most 1 MiB ---------------------------
+
+namespace {
+
+std::string sliding_window_refusal(std::uint32_t max_failures) {
+  try {
+    circuit::sliding_window{.max_failures = max_failures}.validate();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "<no exception>";
+}
+
+}  // namespace
+
+TEST_CASE("max_failures is capped so that the ring of time stamps stays within 512 KiB", "[sliding_window][limits]") {
+  constexpr auto largest = circuit::sliding_window::max_max_failures;
+  STATIC_REQUIRE(largest == 65535);
+  STATIC_REQUIRE((largest + std::size_t{1}) * sizeof(std::chrono::nanoseconds) == 512 * 1024);
+  CHECK(sliding_window_refusal(largest + 1) ==
+        "sliding_window.max_failures must be at most 65535 (use failure_rate_window)");
+  CHECK(sliding_window_refusal(std::numeric_limits<std::uint32_t>::max()).rfind("sliding_window.max_failures ", 0) ==
+        0);
+  CHECK_THROWS_AS(window_breaker(circuit::sliding_window{.max_failures = largest + 1}, {}, circuit::manual_clock{}),
+                  std::invalid_argument);
+  CHECK(sliding_window_refusal(largest) == "<no exception>");
+
+  // The largest ring works: the (largest + 1)-th failure in the window trips.
+  circuit::manual_clock clock;
+  window_breaker b(circuit::sliding_window{.max_failures = largest, .window = 60s}, {}, clock);
+  for (std::uint32_t i = 0; i < largest; ++i) fail_once(b);
+  CHECK(b.current_state() == circuit::state::closed);
+  CHECK(b.metrics().window.failures == largest);
+  fail_once(b);
+  CHECK(b.current_state() == circuit::state::open);
 }

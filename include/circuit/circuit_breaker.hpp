@@ -496,7 +496,7 @@ class circuit_breaker {
               w = expire_probes(w, now);
               continue;
             }
-            return admit_timed_probe(w, now, why);
+            return admit_timed_probe(now, why);
           }
           if (detail::probes_of(w) < probe_limit_) {
             const auto at = timed(w) ? now_ns() : 0;
@@ -528,7 +528,7 @@ class circuit_breaker {
   // A probe when probe_timeout is set: admitted under the lock, so that its
   // admission time is listed before anyone checks the deadline. (With a
   // probe_timeout every change of the probe bits is made under the lock.)
-  guard_type admit_timed_probe(detail::word_t seen, std::int64_t now, refusal* why) noexcept {
+  guard_type admit_timed_probe(std::int64_t now, refusal* why) noexcept {
     std::unique_lock lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
     if (detail::state_of(w) != state::half_open || detail::probes_of(w) >= probe_limit_) {
@@ -536,7 +536,6 @@ class circuit_breaker {
       if (detail::state_of(w) == state::half_open) return refuse(w, std::chrono::nanoseconds::zero(), why, now);
       return admit_slow(word_.load(std::memory_order_acquire), why);  // it changed state meanwhile
     }
-    (void)seen;
     word_.store(w + detail::one_probe, std::memory_order_release);
     probe_admissions_.push_back(now);
     probe_deadline_.store(std::min(probe_deadline_.load(std::memory_order_relaxed), saturating_add(now, probe_timeout_)),
@@ -829,6 +828,23 @@ class circuit_breaker {
   }
 
   // ---- Transitions --------------------------------------------------------
+  //
+  // Every state change the breaker makes, and where it is decided:
+  //
+  //   from                   to         cause             decided in
+  //   closed                 open       counter_tripped   settle_locked(): a failure the Counter trips on
+  //   half_open              open       probe_failed      settle_locked(): a probe of this spell failed
+  //   half_open              open       probe_timed_out   expire_probes(): a probe out for probe_timeout
+  //   half_open              closed     probes_succeeded  settle_locked(): success_threshold probes succeeded
+  //   open                   half_open  open_elapsed      enter_half_open(): open_until has passed
+  //   not open or isolated   open       tripped           steer(): trip() (while open: the deadline only)
+  //   not isolated           isolated   isolated          steer(): isolate()
+  //   not disabled           disabled   disabled          steer(): disable()
+  //   any                    closed     reset             steer(): reset() (closed -> closed included)
+  //   (fleet is reserved for <circuit/redis.hpp>, which adopts other processes' changes)
+  //
+  // The lazy ones (open_elapsed, probe_timed_out) run at admission and at
+  // state queries; the breaker has no thread.
 
   // Every state change happens here, under the lock: a new generation (so
   // permits of the old one move nothing), the per-state bookkeeping, then

@@ -17,10 +17,13 @@ namespace circuit {
 /// old has left the window. `max_failures = 0` trips on the first failure.
 ///
 /// Successes are not weighed, so the breaker reads no clock on success.
-/// Memory: `max_failures + 1` time stamps, whatever the failure volume.
+/// Memory: `max_failures + 1` time stamps of 8 bytes, whatever the failure
+/// volume: 512 KiB at the largest `max_failures`.
 struct sliding_window {
-  /// Largest accepted `max_failures`: memory grows with it.
-  static constexpr std::uint32_t max_max_failures = 1u << 20;
+  /// Largest accepted `max_failures`: the ring of `max_failures + 1` time
+  /// stamps then takes 512 KiB, and a breaker stays within 1 MiB. More
+  /// failures than that in a window are a rate: see failure_rate_window.
+  static constexpr std::uint32_t max_max_failures = (1u << 16) - 1;
 
   std::uint32_t max_failures = 3;
   std::chrono::nanoseconds window = std::chrono::seconds(60);
@@ -28,7 +31,7 @@ struct sliding_window {
   /// Throws `std::invalid_argument` naming the invalid field.
   void validate() const {
     if (max_failures > max_max_failures) {
-      detail::invalid("sliding_window", "max_failures", "must be at most 1048576 (use failure_rate_window)");
+      detail::invalid("sliding_window", "max_failures", "must be at most 65535 (use failure_rate_window)");
     }
     detail::require_positive(window, "sliding_window", "window");
   }
