@@ -2,7 +2,12 @@
 #   cmake -DSOURCE_DIR=<consumer> -DBINARY_DIR=<dir> -DGENERATOR=<gen>
 #         -DCXX_COMPILER=<c++> [-DMAKE_PROGRAM=<prog>] [-DCONFIG=<cfg>]
 #         [-DCIRCUIT_PREFIX=<staged install>] [-DCIRCUIT_SOURCE_DIR=<src>]
+#         [-DEXPECT_NO_CIRCUIT_INSTALL=ON]
 #         -P CircuitConsumerTest.cmake
+# EXPECT_NO_CIRCUIT_INSTALL: then also installs the consumer project into
+# <dir>/_install and fails if that tree holds any of circuit's headers or
+# package files (a vendored circuit must not install itself), or lacks the
+# consumer (the install step did run).
 foreach(var SOURCE_DIR BINARY_DIR GENERATOR CXX_COMPILER)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "CircuitConsumerTest: -D${var}=... is required")
@@ -43,3 +48,32 @@ foreach(step configure build run)
     message(FATAL_ERROR "consumer ${step} step failed (${rc}): ${cmd}")
   endif()
 endforeach()
+
+if(EXPECT_NO_CIRCUIT_INSTALL)
+  set(prefix "${BINARY_DIR}/_install")
+  file(REMOVE_RECURSE "${prefix}")
+  execute_process(
+    COMMAND "${CMAKE_COMMAND}" --install "${BINARY_DIR}" --prefix "${prefix}" --config "${CONFIG}"
+    RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consumer install step failed (${rc})")
+  endif()
+  file(GLOB_RECURSE installed LIST_DIRECTORIES true RELATIVE "${prefix}" "${prefix}/*")
+  set(ours "")
+  set(theirs "")
+  foreach(path IN LISTS installed)
+    if(path MATCHES "(^|/)consumer(\\.exe)?$")
+      list(APPEND ours "${path}")
+    endif()
+    if(path MATCHES "(^|/)circuit(/|$)" OR path MATCHES "(^|/)circuit(Config|ConfigVersion|-targets)[^/]*\\.cmake$")
+      list(APPEND theirs "${path}")
+    endif()
+  endforeach()
+  if(NOT ours)
+    message(FATAL_ERROR "the consumer was not installed into ${prefix}: ${installed}")
+  endif()
+  if(theirs)
+    message(FATAL_ERROR "a subproject build installed circuit's files into ${prefix}: ${theirs}")
+  endif()
+  message(STATUS "installed ${ours}, and nothing of circuit's")
+endif()

@@ -7,9 +7,16 @@
 //   failure_except<E...>     every exception but these is a failure
 //   ignore_exceptions<E...>  these count neither way; the rest are failures
 //   detect_results(pred)     any exception, plus return values pred flags
+//   detect_error_codes()     any exception, plus returned error codes, errc
+//                            values and expected-like results holding an error
+//   other_results_succeed(p) as p, but results p cannot take are successes
 //   your own                 returning bool (true = failure) or circuit::outcome
 // Exception types match by inheritance. An exception that is not a failure
 // still reaches the caller unchanged; it just does not count against the peer.
+// detect_results and detect_error_codes look at results: a call returning a
+// type they cannot take does not compile ("circuit: unclassified result"),
+// so that an errno int or a struct with an error code inside cannot pass as
+// a success unnoticed; other_results_succeed is the explicit way out.
 
 #include <chrono>
 #include <iostream>
@@ -38,6 +45,14 @@ struct cancelled : std::runtime_error {  // we gave up: says nothing about the p
 struct http_response {
   int status = 200;
   std::string body;
+};
+
+// An expected-like result (std::expected in C++23): has_value() and error().
+struct lookup_result {
+  std::string value;
+  std::error_code err;
+  [[nodiscard]] bool has_value() const { return !err; }
+  [[nodiscard]] const std::error_code& error() const { return err; }
 };
 
 template <class Breaker>
@@ -131,6 +146,30 @@ int main() {
     b.call([] { return std::error_code{}; });
     attempt(b, [] { throw std::system_error(std::make_error_code(std::errc::timed_out)); });
     attempt(b, [] { throw std::logic_error("not a system_error: not a failure"); });
+    report(b);
+  }
+
+  {  // Error codes, std::errc and expected-like results, without writing a predicate.
+    std::cout << "detect_error_codes()\n";
+    using predicate = decltype(circuit::detect_error_codes());
+    circuit::circuit_breaker<clock, circuit::sliding_window, predicate> b({}, {.name = "dns"}, {},
+                                                                        circuit::detect_error_codes());
+    b.call([] { return std::make_error_code(std::errc::host_unreachable); });  // failure
+    b.call([] { return std::errc{}; });                                         // success: {} is "no error"
+    b.call([] { return lookup_result{"", std::make_error_code(std::errc::timed_out)}; });  // failure
+    b.call([] { return lookup_result{"10.0.0.7", {}}; });                                  // success
+    // b.call([] { return 111; });  // an errno int: does not compile, "circuit: unclassified result"
+    report(b);
+  }
+
+  {  // Results that say nothing about the peer pass, said explicitly.
+    std::cout << "other_results_succeed(detect_error_codes())\n";
+    using predicate = decltype(circuit::other_results_succeed(circuit::detect_error_codes()));
+    circuit::circuit_breaker<clock, circuit::sliding_window, predicate> b(
+        {}, {.name = "cache"}, {}, circuit::other_results_succeed(circuit::detect_error_codes()));
+    b.call([] { return std::make_error_code(std::errc::connection_reset); });  // still a failure
+    const auto hits = b.call([] { return 42; });                               // an int: a success
+    std::cout << "  caller sees: " << hits << " hits\n";
     report(b);
   }
 

@@ -101,18 +101,85 @@ TEST_CASE("a result predicate may say a value is ignored", "[detect_results]") {
   CHECK(b->metrics().total.successes == 1);
 }
 
-TEST_CASE("a result the predicate does not accept counts as a success", "[detect_results]") {
+TEST_CASE("detect_results looks at results; other_results_succeed does not", "[detect_results]") {
   using detector = decltype(circuit::detect_results(is_5xx));
+  using lenient = decltype(circuit::other_results_succeed(is_5xx));
+  STATIC_REQUIRE(circuit::looks_at_results<detector>);
+  using with_base = decltype(circuit::detect_results(is_5xx, circuit::failure_on<std::runtime_error>{}));
+  STATIC_REQUIRE(circuit::looks_at_results<with_base>);
+  STATIC_REQUIRE_FALSE(circuit::looks_at_results<lenient>);
+  STATIC_REQUIRE_FALSE(circuit::looks_at_results<decltype(circuit::other_results_succeed(
+                           is_5xx, circuit::failure_on<std::runtime_error>{}))>);
+  using wrapped = decltype(circuit::other_results_succeed(circuit::detect_results(is_5xx)));
+  STATIC_REQUIRE_FALSE(circuit::looks_at_results<wrapped>);
+  STATIC_REQUIRE_FALSE(circuit::looks_at_results<circuit::any_exception>);
+  STATIC_REQUIRE_FALSE(circuit::looks_at_results<circuit::failure_on<std::runtime_error>>);
+
+  // Both take the same results: a breaker refuses the others at compile
+  // time with the first, counts them as successes with the second.
   STATIC_REQUIRE(circuit::result_predicate_for<detector, http_response>);
   STATIC_REQUIRE_FALSE(circuit::result_predicate_for<detector, int>);
   STATIC_REQUIRE_FALSE(circuit::result_predicate_for<detector, void>);
+  STATIC_REQUIRE(circuit::result_predicate_for<lenient, http_response>);
+  STATIC_REQUIRE_FALSE(circuit::result_predicate_for<lenient, int>);
+  STATIC_REQUIRE(circuit::error_predicate<lenient>);
+}
 
+TEST_CASE("a hand-written predicate looks at results when it declares looks_at_results", "[detect_results]") {
+  struct marked {
+    using looks_at_results = void;
+    bool operator()(const std::exception_ptr& e) const { return static_cast<bool>(e); }
+    bool operator()(const http_response& r) const { return r.status >= 500; }
+  };
+  struct marked_with_any_type {
+    struct looks_at_results {};
+    bool operator()(const std::exception_ptr& e) const { return static_cast<bool>(e); }
+  };
+  struct unmarked {
+    bool operator()(const std::exception_ptr& e) const { return static_cast<bool>(e); }
+    bool operator()(const http_response& r) const { return r.status >= 500; }
+  };
+  STATIC_REQUIRE(circuit::looks_at_results<marked>);
+  STATIC_REQUIRE(circuit::looks_at_results<marked_with_any_type>);
+  STATIC_REQUIRE(circuit::looks_at_results<const marked&>);
+  STATIC_REQUIRE_FALSE(circuit::looks_at_results<unmarked>);
+  CHECK(marked{}(http_response{503, ""}));
+  CHECK_FALSE(unmarked{}(http_response{200, ""}));
+  CHECK_FALSE(marked_with_any_type{}(std::exception_ptr{}));
+}
+
+TEST_CASE("with other_results_succeed, a result the predicate does not accept counts as a success",
+          "[detect_results]") {
   circuit::manual_clock clock;
-  auto b = make_breaker(circuit::detect_results(is_5xx), 1, clock);
+  auto b = make_breaker(circuit::other_results_succeed(is_5xx), 1, clock);
   CHECK(b->call([] { return 500; }) == 500);  // an int, not a response
   b->call([] {});
-  CHECK(b->metrics().total.successes == 2);
+  b->try_guard().record(std::string("not a response"));
+  CHECK(b->metrics().total.successes == 3);
   CHECK(b->current_state() == circuit::state::closed);
+
+  // Responses and exceptions are still classified.
+  (void)b->call([] { return http_response{200, ""}; });
+  CHECK(b->metrics().total.successes == 4);
+  (void)b->call([] { return http_response{503, ""}; });
+  CHECK(b->metrics().total.failures == 1);
+  CHECK(b->current_state() == circuit::state::open);
+  b->reset();
+  CHECK_THROWS_AS(b->call([]() -> int { throw std::logic_error("bug"); }), std::logic_error);
+  CHECK(b->current_state() == circuit::state::open);
+}
+
+TEST_CASE("other_results_succeed keeps the base predicate for exceptions", "[detect_results]") {
+  const auto with_base = circuit::other_results_succeed(is_5xx, circuit::failure_on<std::runtime_error>{});
+  const auto wrapped =
+      circuit::other_results_succeed(circuit::detect_results(is_5xx, circuit::failure_on<std::runtime_error>{}));
+  STATIC_REQUIRE(std::is_same_v<decltype(with_base), decltype(wrapped)>);
+  for (const auto& p : {with_base, wrapped}) {
+    CHECK(p(std::make_exception_ptr(std::runtime_error("down"))));
+    CHECK_FALSE(p(std::make_exception_ptr(std::logic_error("not a failure"))));
+    CHECK(p(http_response{503, ""}));
+    CHECK_FALSE(p(http_response{200, ""}));
+  }
 }
 
 TEST_CASE("an std::error_code result is detected as a failure", "[detect_results]") {
@@ -143,10 +210,6 @@ TEST_CASE("a permit records a value through the predicate", "[detect_results]") 
   auto ok = b->try_guard();
   ok.record(http_response{200, ""});
   CHECK(b->metrics().total.successes == 1);
-
-  auto other = b->try_guard();
-  other.record(std::string("not a response"));
-  CHECK(b->metrics().total.successes == 2);
 
   b->try_guard().record(http_response{500, ""});
   b->try_guard().record(http_response{500, ""});

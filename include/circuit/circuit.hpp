@@ -14,10 +14,12 @@
 #include <circuit/coarse_steady_clock.hpp>
 #include <circuit/consecutive_failures.hpp>
 #include <circuit/counter.hpp>
+#include <circuit/detect_error_codes.hpp>
 #include <circuit/detect_results.hpp>
 #include <circuit/error_predicate.hpp>
 #include <circuit/event.hpp>
 #include <circuit/exception_predicates.hpp>
+#include <circuit/failure_rate_last_calls.hpp>
 #include <circuit/failure_rate_window.hpp>
 #include <circuit/manual_clock.hpp>
 #include <circuit/metrics.hpp>

@@ -31,6 +31,24 @@ concept result_predicate_for =
       { p(r) } -> verdict;
     };
 
+/// True when `P` *looks at results*: every value a call returns must be one
+/// `P` can classify (`result_predicate_for<P, R>`), or the breaker refuses
+/// the call at compile time ("circuit: unclassified result"), so that a
+/// result type the predicate was not written for cannot pass as a success
+/// unnoticed. True for every `result_detector` (what `detect_results()` and
+/// `detect_error_codes()` make) and for a hand-written predicate that
+/// declares a member type named `looks_at_results` (any type):
+///
+///     struct http_policy {
+///       using looks_at_results = void;
+///       bool operator()(const std::exception_ptr&) const;
+///       bool operator()(const http_response&) const;
+///     };
+///
+/// `other_results_succeed()` makes a detector for which it is false.
+template <class P>
+concept looks_at_results = requires { typename std::remove_cvref_t<P>::looks_at_results; };
+
 /// Turns either kind of verdict into an `outcome`.
 [[nodiscard]] constexpr outcome to_outcome(bool is_failure) noexcept {
   return is_failure ? outcome::failure : outcome::success;
