@@ -13,9 +13,13 @@
 // error type. Call fn often enough and the circuit opens: guard() then
 // throws open_circuit_error instead of letting the call through.
 //
-// A set-wide listener logs each transition with the peer's name, and
-// open_circuits() is what a readiness probe would report. A manual_clock
-// keeps the run deterministic; in production use the default steady_clock.
+// A set-wide listener (taking state changes only, so it costs the success
+// path nothing) logs each transition with the peer's name, and
+// open_circuits() is what a readiness probe would report. An operator steers
+// one peer by id (state(id), trip(id), reset(id)) without making or pinning
+// it, and try_call(id, ...) with value_or() falls back to a cached answer
+// instead of catching open_circuit_error. A manual_clock keeps the run
+// deterministic; in production use the default steady_clock.
 
 #include <chrono>
 #include <exception>
@@ -66,12 +70,11 @@ int main() {
   breaker_set circuit_breaker({}, {}, clock);  // python-circuit's defaults
 
   // Like python-circuit's logger: one line per transition, naming the peer.
-  auto log = circuit_breaker.on_event([](const circuit::event& e) {
-    if (e.kind == circuit::event_kind::state_change) {
-      std::cout << "circuit-breaker: " << e.name << ": " << circuit::to_string(e.from) << " -> "
-                << circuit::to_string(e.to) << "\n";
-    }
-  });
+  auto log = circuit_breaker.on_event(
+      [](const circuit::event& e) {
+        std::cout << "circuit-breaker: " << e.name << ": " << e.from << " -> " << e.to << "\n";
+      },
+      circuit::event_filter::state_changes);
 
   bool opened = false;
   for (int attempt = 1; attempt <= 10 && !opened; ++attempt) {
@@ -90,8 +93,27 @@ int main() {
 
   // 10 s after opening, one probe goes through; its success closes the circuit.
   clock.advance(10s);
+  const auto due = circuit_breaker.state("my-remote-peer");  // makes the lazy open -> half_open change
+  std::cout << "state: " << due.value() << "\n";
   circuit_breaker.call("my-remote-peer", [] { std::cout << "probe: the peer answers\n"; });
   readiness_probe(circuit_breaker);
 
-  return opened && circuit_breaker.open_circuits().empty() ? 0 : 1;
+  // An operator takes the peer out by hand; a caller falls back to a cached
+  // price instead of catching open_circuit_error.
+  const int cached_price = 90;
+  const auto fetch_price = [] { return 100; };
+  circuit_breaker.trip("my-remote-peer");
+  const int while_open = circuit_breaker.try_call("my-remote-peer", fetch_price).value_or(cached_price);
+  std::cout << "price while open: " << while_open << "\n";
+  circuit_breaker.reset("my-remote-peer");
+  const int after_reset = circuit_breaker.try_call("my-remote-peer", fetch_price).value_or(cached_price);
+  std::cout << "price after reset: " << after_reset << "\n";
+
+  // Steering an unknown peer does nothing, and makes no breaker for it.
+  const bool unknown = circuit_breaker.trip("no-such-peer") || circuit_breaker.state("no-such-peer").has_value();
+
+  return opened && circuit_breaker.open_circuits().empty() && while_open == cached_price && after_reset == 100 &&
+                 !unknown && circuit_breaker.size() == 1
+             ? 0
+             : 1;
 }

@@ -1,8 +1,10 @@
 // circuit_breaker_set: many breakers keyed by peer id, made on first use from
 // one set of defaults; lookups by any string-like key; per-peer settings;
 // open_circuits() and for_each(); set-wide events; the pins that keep a peer
-// in use alive through erase() and eviction; the max_peers cap; and the
-// lock-free lookups under concurrent creation, calls and eviction.
+// in use alive through erase() and eviction; the max_peers cap; the
+// lock-free lookups under concurrent creation, calls and eviction; steering
+// one peer by id; try_call and wrap by id; which types a lookup takes
+// (key_for) and how a custom key names its breaker (nameable_key).
 
 #include "catch.hpp"
 
@@ -14,13 +16,19 @@
 #include <functional>
 #include <latch>
 #include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
+#include <circuit/call_result.hpp>
 #include <circuit/circuit_breaker.hpp>
 #include <circuit/circuit_breaker_set.hpp>
 #include <circuit/consecutive_failures.hpp>
@@ -28,6 +36,7 @@
 #include <circuit/manual_clock.hpp>
 #include <circuit/open_circuit_error.hpp>
 #include <circuit/options.hpp>
+#include <circuit/peer_key.hpp>
 #include <circuit/sliding_window.hpp>
 #include <circuit/state.hpp>
 
@@ -166,7 +175,7 @@ TEST_CASE("try_emplace gives one peer its own settings, and leaves an existing p
   peer_set peers({}, {}, clock);
 
   auto [special, made] = peers.try_emplace("fragile", circuit::sliding_window{.max_failures = 0, .window = 5s},
-                                           {.name = "not used", .open_for = circuit::fixed{1s}});
+                                           {.open_for = circuit::fixed{1s}});
   CHECK(made);
   CHECK(special.name() == "fragile");
   CHECK(special.counter().max_failures == 0);
@@ -249,10 +258,12 @@ TEST_CASE("a lookup of an existing peer by std::string_view does not allocate", 
             peers.try_guard(peer).success();
             peers.guard(peer).success();
             peers.call(peer, [] {});
+            (void)peers.try_call(peer, [] {});
+            found = found && peers.state(peer) == circuit::state::closed;
           }
         }) == 0);
   CHECK(found);
-  CHECK(peers.get(peer).metrics().total.successes == 1 + 300);
+  CHECK(peers.get(peer).metrics().total.successes == 1 + 400);
 }
 
 // ---- open_circuits and for_each --------------------------------------------
@@ -476,7 +487,8 @@ TEST_CASE("at max_peers a new peer evicts the idlest closed peer that is not in 
   CHECK(peers.size() == 4);
 }
 
-TEST_CASE("at max_peers with every peer in use or not closed a new peer throws std::length_error",
+TEST_CASE("at max_peers with every peer in use or not closed, get, call, guard and try_emplace of a new peer throw "
+          "std::length_error",
           "[circuit_breaker_set]") {
   circuit::manual_clock clock;
   peer_set peers({}, {}, clock);
@@ -485,11 +497,12 @@ TEST_CASE("at max_peers with every peer in use or not closed a new peer throws s
   trip_by_failures(peers, "open");
 
   CHECK_THROWS_AS(peers.get("third"), std::length_error);
-  CHECK_THROWS_AS(peers.try_guard("third"), std::length_error);
   CHECK_THROWS_AS(peers.call("third", [] {}), std::length_error);
+  CHECK_THROWS_AS(peers.guard("third"), std::length_error);
   CHECK_THROWS_AS(peers.try_emplace("third", circuit::sliding_window{}, {}), std::length_error);
   CHECK_FALSE(peers.contains("third"));
   CHECK(peers.size() == 2);
+  CHECK(peers.capacity_refusals() == 4);
 
   // Settled, the held peer can make room.
   held.success();
@@ -696,4 +709,534 @@ TEST_CASE("a peer handed out by get() is never evicted, so a permit taken on the
   CHECK(peers.contains("a"));
   g.success();  // ASan would report a use-after-free here had "a" been evicted
   CHECK(peers.get("a").metrics().total.successes == 1);
+}
+
+// ---- Refusals at the max_peers cap -------------------------------------------
+
+TEST_CASE("at max_peers with no room, try_guard of a new peer is refused instead of throwing, and counted",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  peers.set_max_peers(1);
+  auto held = peers.guard("held");  // in use: may not make room
+  CHECK(peers.capacity_refusals() == 0);
+
+  auto refused = peers.try_guard("new");  // used to throw std::length_error
+  CHECK_FALSE(refused);
+  CHECK_FALSE(peers.try_guard(std::string_view("new")));
+  CHECK(peers.capacity_refusals() == 2);
+  CHECK_FALSE(peers.contains("new"));
+  CHECK(peers.size() == 1);
+
+  // An existing peer is found at the cap without a refusal.
+  held.success();
+  CHECK(peers.try_guard("held"));
+  CHECK(peers.capacity_refusals() == 2);
+}
+
+TEST_CASE("at max_peers with no room, try_call of a new peer returns a refusal, counted, and does not run the callable",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  peers.set_max_peers(1);
+  trip_by_failures(peers, "open");  // not closed: may not make room
+
+  bool ran = false;
+  const auto r = peers.try_call("new", [&] {
+    ran = true;
+    return 1;
+  });
+  CHECK_FALSE(ran);
+  CHECK(r.refused());
+  CHECK_FALSE(r.has_value());
+  CHECK_FALSE(r.failed());
+  CHECK(r.value_or(-1) == -1);
+  CHECK_FALSE(r.retry_after().has_value());
+  CHECK_THROWS_AS(r.value(), circuit::open_circuit_error);
+  CHECK(peers.capacity_refusals() == 1);
+  CHECK_FALSE(peers.contains("new"));
+}
+
+// ---- try_emplace and names ---------------------------------------------------
+
+TEST_CASE("try_emplace rejects an options.name that is not the peer id, naming options.name", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  try {
+    (void)peers.try_emplace("x", {}, {.name = "other"});
+    FAIL("try_emplace accepted a name that is not the peer id");
+  } catch (const std::invalid_argument& e) {
+    const std::string_view what = e.what();
+    CHECK(what.find("options.name") != std::string_view::npos);
+    CHECK(what.find("\"other\"") != std::string_view::npos);
+    CHECK(what.find("\"x\"") != std::string_view::npos);
+  }
+  CHECK_FALSE(peers.contains("x"));
+  CHECK(peers.size() == 0);
+
+  // The peer id itself, or no name, is fine.
+  CHECK(peers.try_emplace("x", {}, {.name = "x"}).first.name() == "x");
+  CHECK(peers.try_emplace(std::string_view("y"), {}, {}).first.name() == "y");
+  // Also rejected for a peer that exists (its settings would be ignored anyway).
+  CHECK_THROWS_AS(peers.try_emplace("x", {}, {.name = "other"}), std::invalid_argument);
+  CHECK(peers.size() == 2);
+}
+
+// ---- for_each with mutable breakers --------------------------------------------
+
+namespace {
+template <class Set, class F>
+concept for_each_takes = requires(Set& s, F f) { s.for_each(f); };
+using mutable_visitor = void (*)(const std::string&, breaker&);
+using const_visitor = void (*)(const std::string&, const breaker&);
+}  // namespace
+
+TEST_CASE("for_each on a non-const set offers each breaker mutable, to steer it", "[circuit_breaker_set]") {
+  STATIC_REQUIRE(for_each_takes<peer_set, mutable_visitor>);
+  STATIC_REQUIRE(for_each_takes<peer_set, const_visitor>);
+  STATIC_REQUIRE(for_each_takes<const peer_set, const_visitor>);
+  STATIC_REQUIRE_FALSE(for_each_takes<const peer_set, mutable_visitor>);
+
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  trip_by_failures(peers, "db-1");
+  trip_by_failures(peers, "db-2");
+  (void)peers.get("cache");
+
+  int visited = 0;
+  peers.for_each([&](const std::string& key, breaker& b) {
+    ++visited;
+    if (key.starts_with("db-")) b.reset();
+  });
+  CHECK(visited == 3);
+  CHECK(peers.open_circuits().empty());
+  CHECK(peers.get("db-1").metrics().total.failures == 4);  // reset() keeps the totals
+}
+
+// ---- Inspecting and steering one peer by id ---------------------------------
+
+TEST_CASE("state(peer) is empty for an unknown peer and makes none", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  CHECK_FALSE(peers.state("nobody").has_value());
+  CHECK_FALSE(peers.metrics("nobody").has_value());
+  CHECK_FALSE(std::as_const(peers).state(std::string_view("nobody")).has_value());
+  CHECK(peers.size() == 0);
+}
+
+TEST_CASE("state(peer) reads the state, moving open to half_open once due and announcing it", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  std::vector<std::pair<circuit::state, circuit::state>> changes;
+  auto sub = peers.on_event(
+      [&](const circuit::event& e) { changes.emplace_back(e.from, e.to); }, circuit::event_filter::state_changes);
+
+  peers.call("db", [] {});
+  CHECK(peers.state("db") == circuit::state::closed);
+  trip_by_failures(peers, "db");
+  CHECK(peers.state("db") == circuit::state::open);
+  clock.advance(10s);
+  const auto before = changes.size();
+  CHECK(peers.state(std::string("db")) == circuit::state::half_open);  // the lazy change, made by the read
+  REQUIRE(changes.size() == before + 1);
+  CHECK(changes.back() == std::pair{circuit::state::open, circuit::state::half_open});
+}
+
+TEST_CASE("metrics(peer) is the peer's breaker's metrics()", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  peers.call("db", [] {});
+  fail_once(peers, "db");
+  const auto m = peers.metrics("db");
+  REQUIRE(m.has_value());
+  CHECK(m->state == circuit::state::closed);
+  CHECK(m->total.successes == 1);
+  CHECK(m->total.failures == 1);
+  CHECK(m->window.failures == 1);
+  STATIC_REQUIRE(std::is_same_v<peer_set::metrics_type, breaker::metrics_type>);
+
+  for (int i = 0; i < 3; ++i) fail_once(peers, "db");  // the 4th failure trips
+  CHECK(peers.metrics("db")->state == circuit::state::open);
+  clock.advance(10s);
+  CHECK(peers.metrics("db")->state == circuit::state::half_open);  // like metrics(): the lazy change too
+}
+
+TEST_CASE("trip, isolate, reset and disable by peer id steer the peer's breaker", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  peers.call("db", [] {});
+
+  CHECK(peers.trip("db"));
+  CHECK(peers.state("db") == circuit::state::open);
+  CHECK_THROWS_AS(peers.call("db", [] {}), circuit::open_circuit_error);
+  CHECK(peers.isolate("db"));
+  CHECK(peers.state("db") == circuit::state::isolated);
+  CHECK(peers.open_circuits() == std::vector<std::string>{"db"});
+  clock.advance(1h);
+  CHECK(peers.state("db") == circuit::state::isolated);
+  CHECK(peers.reset("db"));
+  CHECK(peers.state("db") == circuit::state::closed);
+
+  // Disabled: every call passes, failures move nothing.
+  CHECK(peers.disable(std::string_view("db")));
+  CHECK(peers.state("db") == circuit::state::disabled);
+  for (int i = 0; i < 10; ++i) fail_once(peers, "db");
+  CHECK(peers.state("db") == circuit::state::disabled);
+  CHECK(peers.try_call("db", [] { return 1; }).value_or(0) == 1);
+  CHECK(peers.open_circuits().empty());
+  CHECK(peers.reset("db"));
+  CHECK(peers.state("db") == circuit::state::closed);
+  CHECK(peers.size() == 1);
+}
+
+TEST_CASE("trip, isolate, reset and disable of an unknown peer return false and make no peer",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  CHECK_FALSE(peers.trip("nobody"));
+  CHECK_FALSE(peers.isolate("nobody"));
+  CHECK_FALSE(peers.reset(std::string_view("nobody")));
+  CHECK_FALSE(peers.disable(std::string("nobody")));
+  CHECK(peers.size() == 0);
+  CHECK_FALSE(peers.contains("nobody"));
+}
+
+TEST_CASE("inspecting and steering by peer id leaves the peer unpinned and not handed out, so it can be evicted",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  peers.call("steered", [] {});
+  (void)peers.get("handed_out");  // for contrast: never evicted
+  CHECK(peers.state("steered") == circuit::state::closed);
+  CHECK(peers.metrics("steered").has_value());
+  CHECK(peers.trip("steered"));
+  CHECK(peers.isolate("steered"));
+  CHECK(peers.disable("steered"));
+  CHECK(peers.reset("steered"));
+  CHECK(peers.evict_idle(0ns) == 1);  // a pin left behind, or a handed-out mark, would keep it
+  CHECK_FALSE(peers.contains("steered"));
+  CHECK(peers.contains("handed_out"));
+}
+
+TEST_CASE("a disabled peer is not evicted: the operator's bypass stays", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  peers.call("bypassed", [] {});
+  CHECK(peers.disable("bypassed"));
+  clock.advance(1h);
+  CHECK(peers.evict_idle(0ns) == 0);
+  CHECK(peers.state("bypassed") == circuit::state::disabled);
+}
+
+TEST_CASE("reset_all closes every peer", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  trip_by_failures(peers, "a");
+  CHECK(peers.isolate("a"));
+  trip_by_failures(peers, "b");
+  CHECK(peers.disable(std::string_view(peers.try_emplace("c", {}, {}).first.name())));
+  peers.call("d", [] {});
+  fail_once(peers, "d");
+
+  peers.reset_all();
+  for (const auto* p : {"a", "b", "c", "d"}) {
+    CAPTURE(p);
+    CHECK(peers.state(p) == circuit::state::closed);
+    CHECK(peers.metrics(p)->window.failures == 0);
+  }
+  CHECK(peers.open_circuits().empty());
+  CHECK(peers.size() == 4);
+}
+
+// ---- try_call and wrap by peer id ---------------------------------------------
+
+TEST_CASE("try_call(peer, fn) makes the peer as call() does and returns a call_result", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  auto r = peers.try_call("db", [](int x) { return x + 1; }, 41);
+  STATIC_REQUIRE(std::is_same_v<decltype(r), circuit::call_result<int>>);
+  CHECK(r.has_value());
+  CHECK(r.value() == 42);
+  CHECK(peers.contains("db"));
+  CHECK(peers.get("db").name() == "db");
+
+  const auto failed = peers.try_call(std::string_view("db"), []() -> int { throw std::runtime_error("down"); });
+  CHECK(failed.failed());
+  CHECK(failed.error() != nullptr);
+  CHECK(failed.value_or(7) == 7);
+
+  const auto v = peers.try_call("db", [] {});  // void
+  CHECK(v.has_value());
+  CHECK(peers.metrics("db")->total.successes == 2);
+  CHECK(peers.metrics("db")->total.failures == 1);
+}
+
+TEST_CASE("try_call on an open peer is refused without throwing, and value_or gives the fallback",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  trip_by_failures(peers, "db");
+  bool ran = false;
+  const auto r = peers.try_call("db", [&] {
+    ran = true;
+    return std::string("fresh");
+  });
+  CHECK_FALSE(ran);
+  CHECK(r.refused());
+  CHECK(r.refused_in() == circuit::state::open);
+  CHECK(r.retry_after() == std::optional<std::chrono::nanoseconds>(10s));
+  CHECK(r.value_or("cached") == "cached");
+  CHECK(peers.capacity_refusals() == 0);  // a breaker's refusal, not the cap's
+  CHECK(peers.metrics("db")->total.rejections == 1);
+}
+
+TEST_CASE("wrap(peer, fn) keeps its own copy of the peer id and goes through call() on every call",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  auto id = std::make_unique<std::string>("a-peer-id-well-beyond-the-small-string-buffer");
+  int calls = 0;
+  auto fetch = peers.wrap(std::string_view(*id), [&](int x) {
+    ++calls;
+    if (x < 0) throw std::runtime_error("negative");
+    return x * 2;
+  });
+  const std::string name = *id;
+  id.reset();  // the wrapper holds its own copy (AddressSanitizer would see a dangling view)
+
+  CHECK_FALSE(peers.contains(name));  // looked up on each call, not when made
+  CHECK(fetch(21) == 42);
+  CHECK(peers.contains(name));
+  for (int i = 0; i < 4; ++i) CHECK_THROWS_AS(fetch(-1), std::runtime_error);
+  CHECK(peers.state(name) == circuit::state::open);
+  CHECK_THROWS_AS(fetch(1), circuit::open_circuit_error);
+  CHECK(calls == 5);
+
+  // An erased peer is made afresh by the next call; the wrapper never hands it out.
+  CHECK(peers.erase(name));
+  CHECK(fetch(2) == 4);
+  CHECK(peers.state(name) == circuit::state::closed);
+  CHECK(peers.evict_idle(0ns) == 1);
+  CHECK(peers.size() == 0);
+}
+
+// ---- Set-wide events with a filter ---------------------------------------------
+
+TEST_CASE("a set listener hears only the kinds of event its filter names", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  peer_set peers({}, {}, clock);
+  std::vector<circuit::event_kind> changes, outcomes, every, rejections;
+  auto on_change = peers.on_event([&](const circuit::event& e) { changes.push_back(e.kind); },
+                                  circuit::event_filter::state_changes);
+  auto on_outcome =
+      peers.on_event([&](const circuit::event& e) { outcomes.push_back(e.kind); }, circuit::event_filter::outcomes);
+  auto on_rejection = peers.on_event([&](const circuit::event& e) { rejections.push_back(e.kind); },
+                                     circuit::event_filter{circuit::event_kind::rejected});
+  auto on_all = peers.on_event([&](const circuit::event& e) { every.push_back(e.kind); });
+
+  peers.call("db", [] {});
+  trip_by_failures(peers, "db");  // 4 failures, then closed -> open
+  CHECK_FALSE(peers.try_guard("db"));
+
+  using k = circuit::event_kind;
+  CHECK(changes == std::vector<k>{k::state_change});
+  CHECK(outcomes == std::vector<k>{k::success, k::failure, k::failure, k::failure, k::failure});
+  CHECK(rejections == std::vector<k>{k::rejected});
+  CHECK(every.size() == 1 + 4 + 1 + 1);
+}
+
+// ---- Peer ids: what a lookup takes ---------------------------------------------
+
+namespace {
+using int_set = circuit::circuit_breaker_set<breaker, int>;
+using long_set = circuit::circuit_breaker_set<breaker, long>;
+using nothing_fn = void (*)();
+
+// Whether every lookup of `Set` takes a `K`.
+template <class Set, class K>
+concept looks_up_by = requires(Set& s, const Set& cs, const K& k, nothing_fn fn) {
+  s.call(k, fn);
+  s.guard(k);
+  s.try_guard(k);
+  s.try_call(k, fn);
+  s.wrap(k, fn);
+  s.get(k);
+  s.try_emplace(k, typename Set::counter_type{}, circuit::options{});
+  cs.contains(k);
+  s.erase(k);
+  cs.state(k);
+  cs.metrics(k);
+  s.trip(k);
+  s.isolate(k);
+  s.reset(k);
+  s.disable(k);
+};
+
+// Whether any one lookup of `Set` takes a `K`.
+template <class Set, class K>
+concept any_lookup_by = requires(Set& s, const K& k, nothing_fn fn) { s.call(k, fn); } ||
+                        requires(Set& s, const K& k) { s.guard(k); } ||
+                        requires(Set& s, const K& k) { s.try_guard(k); } ||
+                        requires(Set& s, const K& k, nothing_fn fn) { s.try_call(k, fn); } ||
+                        requires(Set& s, const K& k, nothing_fn fn) { s.wrap(k, fn); } ||
+                        requires(Set& s, const K& k) { s.get(k); } ||
+                        requires(Set& s, const K& k) {
+                          s.try_emplace(k, typename Set::counter_type{}, circuit::options{});
+                        } ||
+                        requires(const Set& s, const K& k) { s.contains(k); } ||
+                        requires(Set& s, const K& k) { s.erase(k); } ||
+                        requires(const Set& s, const K& k) { s.state(k); } ||
+                        requires(const Set& s, const K& k) { s.metrics(k); } ||
+                        requires(Set& s, const K& k) { s.trip(k); } ||
+                        requires(Set& s, const K& k) { s.isolate(k); } ||
+                        requires(Set& s, const K& k) { s.reset(k); } ||
+                        requires(Set& s, const K& k) { s.disable(k); };
+}  // namespace
+
+TEST_CASE("key_for takes the key, what the transparent hash takes, and conversions that do not narrow",
+          "[circuit_breaker_set]") {
+  STATIC_REQUIRE(circuit::key_for<std::string, std::string>);
+  STATIC_REQUIRE(circuit::key_for<std::string_view, std::string>);
+  STATIC_REQUIRE(circuit::key_for<const char*, std::string>);
+  STATIC_REQUIRE(circuit::key_for<char[5], std::string>);  // a string literal
+  STATIC_REQUIRE(circuit::key_for<int, int>);
+  STATIC_REQUIRE(circuit::key_for<short, int>);
+  STATIC_REQUIRE(circuit::key_for<int, long>);
+  STATIC_REQUIRE_FALSE(circuit::key_for<double, int>);  // 3.7 would be looked up as 3
+  STATIC_REQUIRE_FALSE(circuit::key_for<long long, int>);
+  STATIC_REQUIRE_FALSE(circuit::key_for<unsigned, int>);
+  STATIC_REQUIRE_FALSE(circuit::key_for<int, unsigned>);
+  STATIC_REQUIRE_FALSE(circuit::key_for<const char*, int>);
+  STATIC_REQUIRE_FALSE(circuit::key_for<char[5], int>);
+  STATIC_REQUIRE_FALSE(circuit::key_for<int, std::string>);
+  STATIC_REQUIRE_FALSE(circuit::key_for<char, std::string>);
+
+  // The default hash takes only what hashes as the key it stands for.
+  STATIC_REQUIRE(std::is_invocable_v<const circuit::transparent_hash<std::string>&, const std::string_view&>);
+  STATIC_REQUIRE(std::is_invocable_v<const circuit::transparent_hash<int>&, const int&>);
+  STATIC_REQUIRE_FALSE(std::is_invocable_v<const circuit::transparent_hash<int>&, const double&>);
+  STATIC_REQUIRE_FALSE(std::is_invocable_v<const circuit::transparent_hash<int>&, const char* const&>);
+}
+
+TEST_CASE("every lookup of a set takes its key types and nothing else", "[circuit_breaker_set]") {
+  STATIC_REQUIRE(looks_up_by<peer_set, std::string>);
+  STATIC_REQUIRE(looks_up_by<peer_set, std::string_view>);
+  STATIC_REQUIRE(looks_up_by<peer_set, const char*>);
+  STATIC_REQUIRE(looks_up_by<peer_set, char[5]>);
+  STATIC_REQUIRE_FALSE(any_lookup_by<peer_set, int>);
+  STATIC_REQUIRE_FALSE(any_lookup_by<peer_set, char>);
+
+  STATIC_REQUIRE(looks_up_by<int_set, int>);
+  STATIC_REQUIRE(looks_up_by<int_set, short>);
+  STATIC_REQUIRE_FALSE(any_lookup_by<int_set, double>);  // made a new peer on every call before
+  STATIC_REQUIRE_FALSE(any_lookup_by<int_set, const char*>);
+  STATIC_REQUIRE_FALSE(any_lookup_by<int_set, char[5]>);
+  STATIC_REQUIRE_FALSE(any_lookup_by<int_set, long>);
+  STATIC_REQUIRE_FALSE(any_lookup_by<int_set, unsigned>);
+
+  STATIC_REQUIRE(looks_up_by<long_set, int>);
+  STATIC_REQUIRE(looks_up_by<long_set, long>);
+  STATIC_REQUIRE_FALSE(any_lookup_by<long_set, double>);
+}
+
+TEST_CASE("lookups by int on a long-keyed set, and by short on an int-keyed set, reach one peer through every member",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+
+  const auto every_member = [](auto& peers, auto id) {
+    auto& b = peers.get(id);
+    CHECK(peers.size() == 1);
+    CHECK(&peers.try_emplace(id, {}, {}).first == &b);
+    CHECK(peers.contains(id));
+    peers.call(id, [] {});
+    peers.guard(id).success();
+    peers.try_guard(id).success();
+    CHECK(peers.try_call(id, [] { return 1; }).value_or(0) == 1);
+    peers.wrap(id, [] {})();
+    CHECK(peers.state(id) == circuit::state::closed);
+    CHECK(peers.metrics(id)->total.successes == 5);
+    CHECK(peers.trip(id));
+    CHECK(peers.isolate(id));
+    CHECK(peers.disable(id));
+    CHECK(peers.reset(id));
+    CHECK(peers.size() == 1);
+    CHECK(b.metrics().total.successes == 5);
+    CHECK(peers.erase(id));
+    CHECK(peers.size() == 0);
+  };
+
+  long_set by_long({}, {}, clock);
+  (void)by_long.get(7L);
+  every_member(by_long, 7);  // an int
+  CHECK(by_long.get(7L).name() == "7");
+  int_set by_int({}, {}, clock);
+  (void)by_int.get(7);
+  every_member(by_int, short{7});
+  CHECK(by_int.get(7).name() == "7");
+}
+
+// ---- Custom keys and their names -------------------------------------------------
+
+namespace shard_keys {
+// Named by a to_string found by argument-dependent lookup.
+struct shard {
+  int region;
+  int index;
+  friend bool operator==(const shard&, const shard&) = default;
+};
+std::string to_string(const shard& s) { return "shard-" + std::to_string(s.region) + "/" + std::to_string(s.index); }
+
+// Named by operator<< only.
+struct host {
+  std::string name;
+  int port;
+  friend bool operator==(const host&, const host&) = default;
+  friend std::ostream& operator<<(std::ostream& out, const host& h) { return out << h.name << ':' << h.port; }
+};
+
+// No name at all.
+struct anonymous {
+  int id;
+  friend bool operator==(const anonymous&, const anonymous&) = default;
+};
+
+struct hash {
+  std::size_t operator()(const shard& s) const noexcept { return std::hash<int>{}(s.region * 1000 + s.index); }
+  std::size_t operator()(const host& h) const noexcept { return std::hash<std::string>{}(h.name) ^ h.port; }
+};
+}  // namespace shard_keys
+
+TEST_CASE("nameable_key takes string-like keys, keys with a to_string, and keys with an operator<<",
+          "[circuit_breaker_set]") {
+  STATIC_REQUIRE(circuit::nameable_key<std::string>);
+  STATIC_REQUIRE(circuit::nameable_key<std::string_view>);
+  STATIC_REQUIRE(circuit::nameable_key<int>);
+  STATIC_REQUIRE(circuit::nameable_key<shard_keys::shard>);
+  STATIC_REQUIRE(circuit::nameable_key<shard_keys::host>);
+  STATIC_REQUIRE_FALSE(circuit::nameable_key<shard_keys::anonymous>);
+}
+
+TEST_CASE("a custom key's breaker is named by its to_string, found by argument-dependent lookup",
+          "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  circuit::circuit_breaker_set<breaker, shard_keys::shard, shard_keys::hash> peers({}, {}, clock);
+  CHECK(peers.get(shard_keys::shard{3, 14}).name() == "shard-3/14");
+  std::string opened;
+  auto sub = peers.on_event([&](const circuit::event& e) { opened = e.name; }, circuit::event_filter::state_changes);
+  CHECK(peers.trip(shard_keys::shard{3, 14}));
+  CHECK(opened == "shard-3/14");
+  CHECK_FALSE(peers.try_emplace(shard_keys::shard{3, 14}, {}, {.name = "shard-3/14"}).second);
+  CHECK_THROWS_AS(peers.try_emplace(shard_keys::shard{3, 15}, {}, {.name = "shard-3/14"}), std::invalid_argument);
+  const auto r = peers.try_call(shard_keys::shard{3, 14}, [] { return 1; });
+  CHECK(r.refused());
+  CHECK_THROWS_WITH(r.value(), Catch::Contains("shard-3/14"));
+}
+
+TEST_CASE("a custom key's breaker is named by its operator<< when it has no to_string", "[circuit_breaker_set]") {
+  circuit::manual_clock clock;
+  circuit::circuit_breaker_set<breaker, shard_keys::host, shard_keys::hash> peers({}, {}, clock);
+  CHECK(peers.get(shard_keys::host{"db.internal", 5432}).name() == "db.internal:5432");
+  CHECK(peers.call(shard_keys::host{"db.internal", 5432}, [] { return 2; }) == 2);
+  CHECK(peers.size() == 1);
+  CHECK(peers.state(shard_keys::host{"db.internal", 5433}) == std::nullopt);
 }

@@ -18,8 +18,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,32 +29,18 @@
 #include <utility>
 #include <vector>
 
+#include <circuit/call_result.hpp>
 #include <circuit/circuit_breaker.hpp>
 #include <circuit/detail/listener_list.hpp>
 #include <circuit/detail/reader_gate.hpp>
 #include <circuit/detail/thread_lane.hpp>
 #include <circuit/event.hpp>
 #include <circuit/options.hpp>
+#include <circuit/peer_key.hpp>
+#include <circuit/state.hpp>
 #include <circuit/subscription.hpp>
 
 namespace circuit {
-
-/// Hashes a key, and anything that converts to `std::string_view` the same
-/// way as a string key, so that a set of `std::string` peers is searched
-/// by `std::string_view` or `const char*` without building a string.
-template <class Key>
-struct transparent_hash {
-  using is_transparent = void;
-
-  template <class K>
-  [[nodiscard]] std::size_t operator()(const K& key) const noexcept {
-    if constexpr (std::is_convertible_v<const K&, std::string_view>) {
-      return std::hash<std::string_view>{}(std::string_view(key));
-    } else {
-      return std::hash<K>{}(key);
-    }
-  }
-};
 
 /// Many breakers keyed by peer id, created on first use from one set of
 /// defaults (by default python-circuit's: 3 failures in 60 s open a peer's
@@ -63,6 +51,12 @@ struct transparent_hash {
 /// lock and write no shared cache line; creating, erasing and evicting
 /// peers serialize on one mutex.
 ///
+/// Peer ids: every lookup takes `Key`, what the transparent `Hash` and
+/// `Key`'s `==` take as they are (`std::string_view`, `const char*` for
+/// `std::string` keys), or a type that converts to `Key` without narrowing
+/// (`circuit::key_for`); anything else is a compile error at the caller's
+/// line. A `Key` must have a name for its breaker (`circuit::nameable_key`).
+///
 /// Lifetimes: a reference from `get()` stays valid until `erase()` removes
 /// the peer (eviction never takes a peer that was handed out). A guard, and
 /// a call in progress, pin their peer: eviction skips it, and `erase()`
@@ -70,6 +64,11 @@ struct transparent_hash {
 /// outlive the set.
 template <class Breaker = circuit_breaker<>, class Key = std::string, class Hash = transparent_hash<Key>>
 class circuit_breaker_set {
+  static_assert(nameable_key<Key>,
+                "circuit_breaker_set<Breaker, Key>: each peer's breaker is named after its Key, so Key needs a name: "
+                "make it convert to std::string_view, give it a to_string(const Key&) found by argument-dependent "
+                "lookup, or an operator<<(std::ostream&, const Key&) (see circuit::nameable_key)");
+
   struct node;
 
   // Keeps a peer alive while a caller uses it.
@@ -105,11 +104,13 @@ class circuit_breaker_set {
   using counter_type = typename Breaker::counter_type;
   using clock_type = typename Breaker::clock_type;
   using error_predicate_type = typename Breaker::error_predicate_type;
+  /// What `metrics(peer)` returns (the breaker's `metrics()`).
+  using metrics_type = typename Breaker::metrics_type;
 
   /// A permit on one peer's breaker that also keeps the peer in the set
   /// until it is settled and destroyed. Has the members of
   /// `Breaker::guard_type`, but does not convert to it: that would part the
-  /// permit from its pin.
+  /// permit from its pin. Not thread-safe (one owner, like the permit).
   class guard_type : private pin, private Breaker::guard_type {
     using permit_type = typename Breaker::guard_type;
 
@@ -137,7 +138,8 @@ class circuit_breaker_set {
   };
 
   /// Validates and keeps the defaults that every new peer's breaker is made
-  /// from; throws `std::invalid_argument` naming an invalid field.
+  /// from; throws `std::invalid_argument` naming an invalid field. The
+  /// defaults' `name` is not used: each breaker is named after its peer id.
   explicit circuit_breaker_set(counter_type counter = {}, circuit::options defaults = {}, clock_type clock = {},
                                error_predicate_type predicate = {})
       : counter_(std::move(counter)), defaults_(std::move(defaults)), clock_(std::move(clock)),
@@ -150,6 +152,8 @@ class circuit_breaker_set {
   circuit_breaker_set(const circuit_breaker_set&) = delete;
   circuit_breaker_set& operator=(const circuit_breaker_set&) = delete;
 
+  /// Not thread-safe: no other member may be running, and no guard of the
+  /// set may be left.
   ~circuit_breaker_set() {
     const auto* t = table_.load(std::memory_order_relaxed);
     for (std::size_t b = 0; b <= t->mask; ++b) {
@@ -162,15 +166,20 @@ class circuit_breaker_set {
     for (auto* z : zombies_) delete z;
   }
 
+  // ---- Peers ----------------------------------------------------------------
+
   /// The breaker of `peer`, made from the defaults on first use. Many
   /// threads asking for the same new peer at once get one breaker. The set
   /// cannot see what a reference is used for, so a peer handed out here is
   /// never evicted (only `erase()` removes it); calls by peer id
-  /// (`call`, `guard`, `try_guard`) leave it evictable.
+  /// (`call`, `guard`, `try_guard`, `try_call`, `wrap`) and the steering by
+  /// peer id (`state`, `trip`, ...) leave it evictable. Throws
+  /// `std::length_error` when a new peer cannot be made at `max_peers`.
+  /// Thread-safe.
   template <class K>
-    requires std::convertible_to<const K&, Key> || std::is_constructible_v<Key, const K&>
+    requires key_for<K, Key, Hash>
   [[nodiscard]] Breaker& get(const K& peer) {
-    pin p = find_or_create(peer);
+    pin p = acquire(as_lookup(peer));
     node_of(p)->handed_out.store(true, std::memory_order_relaxed);
     return node_of(p)->breaker;
   }
@@ -178,10 +187,26 @@ class circuit_breaker_set {
   /// Gives `peer` its own settings, if it has no breaker yet. Returns its
   /// breaker, and whether it was made now (false: it existed, unchanged).
   /// Like `get()`, it hands out a reference: the peer is never evicted.
+  /// The breaker is named after `peer`: a non-empty `settings.name` that
+  /// differs from it throws `std::invalid_argument` (naming
+  /// `options.name`), whether or not the peer exists; leave it empty.
+  /// Invalid settings for a new peer throw `std::invalid_argument` too, and
+  /// `std::length_error` when it cannot be made at `max_peers`.
+  /// Thread-safe.
   template <class K>
+    requires key_for<K, Key, Hash>
   std::pair<Breaker&, bool> try_emplace(const K& peer, counter_type counter, circuit::options settings) {
+    if (!settings.name.empty()) {
+      auto id = name_of(Key(peer));
+      if (settings.name != id) {
+        detail::fail<std::invalid_argument>("circuit_breaker_set::try_emplace: options.name \"" + settings.name +
+                                            "\" is not the peer id \"" + id +
+                                            "\": a set names each breaker after its peer id (leave options.name "
+                                            "empty)");
+      }
+    }
     bool made = false;
-    pin p = find_or_create(peer, [&](const Key& key) {
+    pin p = acquire(as_lookup(peer), [&](const Key& key) {
       made = true;
       return std::make_unique<node>(key, std::move(counter), named(std::move(settings), key), clock_, predicate_);
     });
@@ -189,70 +214,58 @@ class circuit_breaker_set {
     return {node_of(p)->breaker, made};
   }
 
-#if defined(__cpp_exceptions)
-  /// `get(peer).call(fn, args...)`, with the peer pinned for the call.
-  template <class K, class F, class... Args>
-  decltype(auto) call(const K& peer, F&& fn, Args&&... args) {
-    pin p = find_or_create(peer);
-    return node_of(p)->breaker.call(std::forward<F>(fn), std::forward<Args>(args)...);
-  }
-
-  /// `get(peer).guard()` that also pins the peer (python-circuit's
-  /// `context(peer)`); throws `open_circuit_error` when refused.
+  /// True when `peer` has a breaker. Makes none. Thread-safe.
   template <class K>
-  [[nodiscard]] guard_type guard(const K& peer) {
-    pin p = find_or_create(peer);
-    auto g = node_of(p)->breaker.guard();
-    return guard_type(std::move(p), std::move(g));
-  }
-#endif
-
-  /// `get(peer).try_guard()` that also pins the peer. Throws only when a
-  /// new peer cannot be made (out of memory, `max_peers` reached).
-  template <class K>
-  [[nodiscard]] guard_type try_guard(const K& peer) {
-    pin p = find_or_create(peer);
-    auto g = node_of(p)->breaker.try_guard();
-    if (!g) return {};
-    return guard_type(std::move(p), std::move(g));
-  }
-
-  /// True when `peer` has a breaker. Makes none.
-  template <class K>
+    requires key_for<K, Key, Hash>
   [[nodiscard]] bool contains(const K& peer) const {
-    pin p = find(peer, hash_(peer));
+    pin p = find_peer(peer);
     return node_of(p) != nullptr;
   }
 
-  /// How many peers the set holds.
+  /// How many peers the set holds. Thread-safe (may be outdated at once).
   [[nodiscard]] std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
 
   /// Calls `fn(const Key&, const Breaker&)` for every peer, outside any
-  /// lock; each peer is pinned during its call.
+  /// lock; each peer is pinned during its call. Peers made or removed
+  /// meanwhile may be missed or visited. Thread-safe.
   template <class F>
     requires std::invocable<F&, const Key&, const Breaker&>
   void for_each(F&& fn) const {
     for (auto& p : pin_all()) fn(node_of(p)->key, node_of(p)->breaker);
   }
 
-  /// The peers whose circuit is open or isolated (not half_open): what a
-  /// readiness probe reports.
+  /// Calls `fn(const Key&, Breaker&)` for every peer, to steer them (say,
+  /// `b.reset()` for some): as the const overload, but the breaker is
+  /// mutable. The reference is for the call only (it does not hand the peer
+  /// out as `get()` does): settle any permit taken on it before `fn`
+  /// returns. Thread-safe.
+  template <class F>
+    requires std::invocable<F&, const Key&, Breaker&>
+  void for_each(F&& fn) {
+    for (auto& p : pin_all()) fn(node_of(p)->key, node_of(p)->breaker);
+  }
+
+  /// The peers whose circuit is open or isolated (not half_open, not
+  /// disabled): what a readiness probe reports. Thread-safe.
   [[nodiscard]] std::vector<Key> open_circuits() const {
     std::vector<Key> open;
     for_each([&](const Key& key, const Breaker& b) {
       const auto s = b.current_state();
-      if (s == state::open || s == state::isolated) open.push_back(key);
+      if (s == circuit::state::open || s == circuit::state::isolated) open.push_back(key);
     });
     return open;
   }
 
   /// Removes `peer`. A caller still inside its breaker finishes on it; the
   /// breaker is destroyed once unpinned. Returns whether it was there.
+  /// Thread-safe.
   template <class K>
+    requires key_for<K, Key, Hash>
   bool erase(const K& peer) {
+    const auto& key = as_lookup(peer);
+    const auto h = hash_(key);
     std::unique_lock lock(writer_);
-    const auto h = hash_(peer);
-    node* n = find_locked(peer, h);
+    node* n = find_locked(key, h);
     if (n == nullptr) return false;
     unlink_locked(n);
     gate_.wait_for_readers();
@@ -266,6 +279,7 @@ class circuit_breaker_set {
   /// Activity is sampled when the set looks (here and at the `max_peers`
   /// cap), so call it periodically: a peer goes once two looks spanning
   /// `idle_for` saw the same totals. Returns how many were removed.
+  /// Thread-safe.
   std::size_t evict_idle(std::chrono::nanoseconds idle_for) {
     std::lock_guard lock(writer_);
     return evict_locked(idle_for, std::numeric_limits<std::size_t>::max());
@@ -273,19 +287,175 @@ class circuit_breaker_set {
 
   /// Caps the number of peers (0, the default: no cap). Making a new peer
   /// at the cap first evicts the closed, unused peer that has been idle
-  /// longest; when every peer is in use or not closed, it throws
-  /// `std::length_error`.
+  /// longest. When every peer is in use or not closed, the new peer is not
+  /// made: `try_guard` and `try_call` refuse, the other members throw
+  /// `std::length_error`; either way it counts in `capacity_refusals()`.
+  /// Thread-safe.
   void set_max_peers(std::size_t max_peers) {
     std::lock_guard lock(writer_);
     max_peers_ = max_peers;
   }
 
-  /// Subscribes `listener` to the events of every peer, present and future;
-  /// `event.name` is the peer id. Called outside any lock.
+  /// How many times a new peer could not be made because `max_peers` was
+  /// reached with no peer to evict: refused `try_guard()` and `try_call()`
+  /// calls, and the `std::length_error`s of the other members. Since the
+  /// set was made. Thread-safe (may be outdated at once).
+  [[nodiscard]] std::uint64_t capacity_refusals() const noexcept {
+    return capacity_refusals_.load(std::memory_order_relaxed);
+  }
+
+  // ---- Calling through a peer -----------------------------------------------
+
+#if defined(__cpp_exceptions)
+  /// `get(peer).call(fn, args...)`, with the peer pinned for the call (and
+  /// not handed out). Throws `open_circuit_error` when refused, and
+  /// `std::length_error` when a new peer cannot be made at `max_peers`.
+  /// Thread-safe.
+  template <class K, class F, class... Args>
+    requires key_for<K, Key, Hash>
+  decltype(auto) call(const K& peer, F&& fn, Args&&... args) {
+    pin p = acquire(as_lookup(peer));
+    return node_of(p)->breaker.call(std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  /// A callable that forwards its arguments to `fn` through
+  /// `call(peer, fn, args...)`: it keeps its own copy of `peer` (as a
+  /// `Key`) and looks the peer up, making it if need be, on every call, so
+  /// an erased or evicted peer is made afresh. It refers to this set, which
+  /// must outlive it. Thread-safe to make; the callable is as thread-safe
+  /// as `fn` (it calls `fn` as an lvalue, from any thread that calls it).
+  template <class K, class F>
+    requires key_for<K, Key, Hash>
+  [[nodiscard]] auto wrap(const K& peer, F&& fn) {
+    return [this, id = Key(peer), fn = std::forward<F>(fn)](auto&&... args) mutable -> decltype(auto) {
+      return this->call(id, fn, std::forward<decltype(args)>(args)...);
+    };
+  }
+
+  /// `get(peer).guard()` that also pins the peer (python-circuit's
+  /// `context(peer)`); throws `open_circuit_error` when refused, and
+  /// `std::length_error` when a new peer cannot be made at `max_peers`.
+  /// Thread-safe (the guard itself has one owner).
+  template <class K>
+    requires key_for<K, Key, Hash>
+  [[nodiscard]] guard_type guard(const K& peer) {
+    pin p = acquire(as_lookup(peer));
+    auto g = node_of(p)->breaker.guard();
+    return guard_type(std::move(p), std::move(g));
+  }
+#endif
+
+  /// `get(peer).try_call(fn, args...)`, with the peer pinned for the call
+  /// (and not handed out): a `circuit::call_result` that says whether the
+  /// call was refused, ran and failed, or returned. Never throws
+  /// `open_circuit_error` nor `std::length_error`: when a new peer cannot be
+  /// made at `max_peers` the result is a refusal (in state `open`, with no
+  /// `retry_after()`), counted in `capacity_refusals()`. Thread-safe.
+  template <class K, class F, class... Args>
+    requires key_for<K, Key, Hash> && std::invocable<F&, Args...>
+  auto try_call(const K& peer, F&& fn, Args&&... args)
+      -> decltype(std::declval<Breaker&>().try_call(std::forward<F>(fn), std::forward<Args>(args)...)) {
+    using result = decltype(std::declval<Breaker&>().try_call(std::forward<F>(fn), std::forward<Args>(args)...));
+    pin p = find_or_create(as_lookup(peer));
+    if (node_of(p) == nullptr) return result::refusal(name_of(Key(peer)), circuit::state::open, std::nullopt, nullptr);
+    return node_of(p)->breaker.try_call(std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  /// `get(peer).try_guard()` that also pins the peer: a refused (false)
+  /// guard when the breaker refuses, and also when a new peer cannot be
+  /// made at `max_peers` (counted in `capacity_refusals()`). Throws only
+  /// when memory runs out making a new peer. Thread-safe (the guard itself
+  /// has one owner).
+  template <class K>
+    requires key_for<K, Key, Hash>
+  [[nodiscard]] guard_type try_guard(const K& peer) {
+    pin p = find_or_create(as_lookup(peer));
+    if (node_of(p) == nullptr) return {};
+    auto g = node_of(p)->breaker.try_guard();
+    if (!g) return {};
+    return guard_type(std::move(p), std::move(g));
+  }
+
+  // ---- Inspecting and steering one peer -------------------------------------
+  // These make no peer, and leave none pinned or handed out: the peer is
+  // pinned only while its breaker is read or steered. An unknown peer is
+  // an empty optional, or false.
+
+  /// `peer`'s state, as its breaker's `current_state()` (which moves open to
+  /// half_open once the open duration has passed, announcing the change);
+  /// empty when the set has no such peer. Thread-safe.
+  template <class K>
+    requires key_for<K, Key, Hash>
+  [[nodiscard]] std::optional<circuit::state> state(const K& peer) const {
+    pin p = find_peer(peer);
+    if (node_of(p) == nullptr) return std::nullopt;
+    return node_of(p)->breaker.current_state();
+  }
+
+  /// `peer`'s breaker's `metrics()`; empty when the set has no such peer.
+  /// Thread-safe.
+  template <class K>
+    requires key_for<K, Key, Hash>
+  [[nodiscard]] std::optional<metrics_type> metrics(const K& peer) const {
+    pin p = find_peer(peer);
+    if (node_of(p) == nullptr) return std::nullopt;
+    return node_of(p)->breaker.metrics();
+  }
+
+  /// `peer`'s breaker's `trip()`: opens it now for its open duration.
+  /// Returns false, doing nothing, when the set has no such peer.
+  /// Thread-safe.
+  template <class K>
+    requires key_for<K, Key, Hash>
+  bool trip(const K& peer) {
+    return steer(peer, [](Breaker& b) { b.trip(); });
+  }
+
+  /// `peer`'s breaker's `isolate()`: holds it open until `reset(peer)`.
+  /// Returns false, doing nothing, when the set has no such peer.
+  /// Thread-safe.
+  template <class K>
+    requires key_for<K, Key, Hash>
+  bool isolate(const K& peer) {
+    return steer(peer, [](Breaker& b) { b.isolate(); });
+  }
+
+  /// `peer`'s breaker's `reset()`: closed, its counter cleared. Returns
+  /// false, doing nothing, when the set has no such peer. Thread-safe.
+  template <class K>
+    requires key_for<K, Key, Hash>
+  bool reset(const K& peer) {
+    return steer(peer, [](Breaker& b) { b.reset(); });
+  }
+
+  /// `peer`'s breaker's `disable()`: every call to it passes and nothing
+  /// moves its state until `reset(peer)` (an operator's bypass). A disabled
+  /// peer is not evicted. Returns false, doing nothing, when the set has no
+  /// such peer. Thread-safe.
+  template <class K>
+    requires key_for<K, Key, Hash>
+  bool disable(const K& peer) {
+    return steer(peer, [](Breaker& b) { b.disable(); });
+  }
+
+  /// `reset()` on every peer's breaker (each pinned meanwhile). A peer made
+  /// during the call may be left out. Thread-safe.
+  void reset_all() {
+    for (auto& p : pin_all()) node_of(p)->breaker.reset();
+  }
+
+  // ---- Events ---------------------------------------------------------------
+
+  /// Subscribes `listener` to the events of every peer, present and future,
+  /// of the kinds in `filter`; `event.name` is the peer id. Called outside
+  /// any lock, on the thread that caused the event. As with a breaker's
+  /// `on_event`, a listener that takes no successes costs the closed-state
+  /// success path nothing. Keep the returned subscription: destroying it
+  /// unsubscribes. Thread-safe.
   template <class F>
     requires std::invocable<F&, const event&>
-  [[nodiscard]] subscription on_event(F&& listener) {
-    return detail::subscribe(events_, std::forward<F>(listener));
+  [[nodiscard]] subscription on_event(F&& listener, event_filter filter = event_filter::all) {
+    return detail::subscribe(events_, std::forward<F>(listener), filter);
   }
 
  private:
@@ -321,14 +491,7 @@ class circuit_breaker_set {
 
   static node* node_of(const pin& p) noexcept { return p.get(); }
 
-  static std::string name_of(const Key& key) {
-    if constexpr (std::is_convertible_v<const Key&, std::string_view>) {
-      return std::string(std::string_view(key));
-    } else {
-      using std::to_string;
-      return to_string(key);
-    }
-  }
+  static std::string name_of(const Key& key) { return detail::naming::name_of(key); }
 
   static circuit::options named(circuit::options o, const Key& key) {
     o.name = name_of(key);
@@ -357,6 +520,46 @@ class circuit_breaker_set {
     return pin(found);
   }
 
+  // A lookup argument as the table compares it: as it is when the hash and
+  // Key's == take it so (Key, or a string-like id of a string-keyed set),
+  // otherwise converted to Key (an int for a long key), which then hashes
+  // and compares as the key it stands for.
+  template <class K>
+  static decltype(auto) as_lookup(const K& key) {
+    if constexpr (detail::direct_lookup<K, Key, Hash>) {
+      return (key);
+    } else {
+      return Key(key);
+    }
+  }
+
+  // The peer named `peer`, pinned, or an empty pin. Makes none.
+  template <class K>
+  pin find_peer(const K& peer) const {
+    const auto& key = as_lookup(peer);
+    return find(key, hash_(key));
+  }
+
+  // Runs `how` on `peer`'s breaker, pinned meanwhile; false when unknown.
+  template <class K, class How>
+  bool steer(const K& peer, How how) {
+    pin p = find_peer(peer);
+    if (node_of(p) == nullptr) return false;
+    how(node_of(p)->breaker);
+    return true;
+  }
+
+  // find_or_create(), throwing std::length_error when the peer cannot be
+  // made at the max_peers cap.
+  template <class K, class... Make>
+  pin acquire(const K& key, Make&&... make) {
+    pin p = find_or_create(key, std::forward<Make>(make)...);
+    if (node_of(p) == nullptr) {
+      detail::fail<std::length_error>("circuit_breaker_set: max_peers reached and every peer is in use or not closed");
+    }
+    return p;
+  }
+
   template <class K>
   pin find_or_create(const K& key) {
     return find_or_create(key, [&](const Key& k) {
@@ -364,6 +567,9 @@ class circuit_breaker_set {
     });
   }
 
+  // The peer `key`, pinned, made by `make` if it is new; an empty pin (and
+  // a capacity refusal counted) when it is new and the max_peers cap leaves
+  // no room. `key` is in its lookup form (as_lookup).
   template <class K, class Make>
   pin find_or_create(const K& key, Make&& make) {
     const auto h = hash_(key);
@@ -374,7 +580,8 @@ class circuit_breaker_set {
       return pin(n);
     }
     if (max_peers_ != 0 && size() >= max_peers_ && evict_locked(std::chrono::nanoseconds::min(), 1) == 0) {
-      detail::fail<std::length_error>("circuit_breaker_set: max_peers reached and every peer is in use or not closed");
+      capacity_refusals_.fetch_add(1, std::memory_order_relaxed);
+      return pin();
     }
     std::unique_ptr<node> made = make(Key(key));
     made->hash = h;
@@ -480,7 +687,7 @@ class circuit_breaker_set {
   // and no caller inside.
   template <class Snapshot>
   static bool evictable(node* n, const Snapshot& m) {
-    return m.state == state::closed && m.window.failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
+    return m.state == circuit::state::closed && m.window.failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
            n->pins.sum(0, std::memory_order_acquire) == 0;
   }
 
@@ -539,6 +746,7 @@ class circuit_breaker_set {
 
   std::mutex writer_;
   std::size_t max_peers_ = 0;
+  std::atomic<std::uint64_t> capacity_refusals_{0};  // written under writer_, read without it
   std::vector<const link*> retired_links_;
   std::vector<node*> zombies_;  // erased while pinned
 
