@@ -160,3 +160,20 @@ TEST_CASE("try_call admits a half_open probe and settles it", "[try_call]") {
   CHECK(b.try_call([] { return 1; }).value() == 1);
   CHECK(b.current_state() == state::closed);
 }
+
+TEST_CASE("a result whose move throws after the call settled is not settled twice", "[try_call]") {
+  struct fragile {
+    int value;
+    int* moves;
+    fragile(int v, int* m) : value(v), moves(m) {}
+    fragile(fragile&& other) : value(other.value), moves(other.moves) {
+      if (++*moves == 2) throw std::runtime_error("move failed");  // the move into the call_result
+    }
+  };
+  breaker b({.threshold = 5}, {}, circuit::manual_clock());
+  int moves = 0;
+  CHECK_THROWS_AS(b.try_call([&] { return fragile(1, &moves); }), std::runtime_error);
+  const auto m = b.metrics();
+  CHECK(m.total.successes + m.total.failures == 1);
+  CHECK(m.total.successes == 1);
+}

@@ -69,7 +69,6 @@ struct ms32_clock {
   using period = std::milli;
   using duration = std::chrono::duration<rep, period>;
   using time_point = std::chrono::time_point<ms32_clock>;
-  static constexpr bool is_steady = true;
   time_point now() const noexcept { return time_point(duration(0)); }
 };
 

@@ -365,3 +365,21 @@ TEST_CASE("a permit may be settled on another thread than the one that took it",
   CHECK(b.metrics().total.failures == 1);
   CHECK(b.current_state() == circuit::state::open);
 }
+
+TEST_CASE("failure_unclassified records a failure carrying its exception, without the predicate", "[permit]") {
+  struct deadline_passed : std::runtime_error {
+    deadline_passed() : std::runtime_error("deadline passed") {}
+  };
+  // A predicate that would call this exception a success.
+  circuit::circuit_breaker<circuit::manual_clock, circuit::consecutive_failures, circuit::failure_except<deadline_passed>>
+      b({.threshold = 1}, {}, circuit::manual_clock());
+  std::exception_ptr seen;
+  auto sub = b.on_event([&](const circuit::event& e) { seen = e.error; }, {circuit::event_kind::failure});
+  b.try_guard().failure_unclassified(std::make_exception_ptr(deadline_passed()));
+  CHECK(b.metrics().total.failures == 1);
+  CHECK(b.current_state() == circuit::state::open);
+  REQUIRE(seen);
+  const auto r = b.try_call([] { return 1; });
+  REQUIRE(r.last_failure());
+  CHECK_THROWS_AS(std::rethrow_exception(r.last_failure()), deadline_passed);
+}

@@ -133,6 +133,8 @@ class circuit_breaker {
   [[nodiscard]] const circuit::options& settings() const noexcept { return options_; }
   /// The counter settings it was made with.
   [[nodiscard]] const Counter& counter() const noexcept { return counter_settings_; }
+  /// The clock it reads (a copy of a `manual_clock` shares the timeline).
+  [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
 
   // ---- Calling through it -------------------------------------------------
 
@@ -173,21 +175,7 @@ class circuit_breaker {
       if (!g) return call_result<R>::refusal(options_.name, r.in, r.retry_after, std::move(r.last_failure));
       t = g.release();  // settled below on every path
     }
-#if defined(__cpp_exceptions)
-    try {
-      return run_to_result<R>(t, fn, std::forward<Args>(args)...);
-    } catch (...) {
-      auto e = std::current_exception();
-      try {
-        const auto o = settle_error(t, e);
-        return call_result<R>::thrown(std::move(e), o == outcome::failure);
-      } catch (...) {
-        return call_result<R>::thrown(std::current_exception(), true);  // the predicate threw
-      }
-    }
-#else
     return run_to_result<R>(t, fn, std::forward<Args>(args)...);
-#endif
   }
 
 #if defined(__cpp_exceptions)
@@ -393,31 +381,58 @@ class circuit_breaker {
   }
 #endif
 
-  // try_call() once admitted, for a callable that returns: its result,
-  // classified. An exception from fn propagates to try_call().
+  // try_call() once admitted: runs fn and settles `t` exactly once, on
+  // every path. Only fn's own call is inside the try: an exception from
+  // moving its result into the call_result propagates, settled already.
   template <class R, class F, class... Args>
   call_result<R> run_to_result(const detail::ticket& t, F& fn, Args&&... args) {
     if constexpr (std::is_void_v<R>) {
+#if defined(__cpp_exceptions)
+      try {
+        std::invoke(fn, std::forward<Args>(args)...);
+      } catch (...) {
+        return thrown_result<R>(t, std::current_exception());
+      }
+#else
       std::invoke(fn, std::forward<Args>(args)...);
+#endif
       return call_result<R>::returned(settle_result_void(t) == outcome::failure);
     } else {
-      R value = std::invoke(fn, std::forward<Args>(args)...);
+      std::optional<R> value;
 #if defined(__cpp_exceptions)
+      try {
+        value.emplace(std::invoke(fn, std::forward<Args>(args)...));
+      } catch (...) {
+        return thrown_result<R>(t, std::current_exception());
+      }
       outcome o = outcome::failure;
       try {
-        o = settle_result(t, std::as_const(value));
+        o = settle_result(t, std::as_const(*value));
       } catch (...) {
-        auto r = call_result<R>::returned(true, std::move(value));
+        auto r = call_result<R>::returned(true, std::move(*value));
         r.predicate_threw(std::current_exception());
         return r;
       }
-      return call_result<R>::returned(o == outcome::failure, std::move(value));
 #else
-      const auto o = settle_result(t, std::as_const(value));
-      return call_result<R>::returned(o == outcome::failure, std::move(value));
+      value.emplace(std::invoke(fn, std::forward<Args>(args)...));
+      const auto o = settle_result(t, std::as_const(*value));
 #endif
+      return call_result<R>::returned(o == outcome::failure, std::move(*value));
     }
   }
+
+#if defined(__cpp_exceptions)
+  // try_call()'s fn threw `e`: classified and settled, and held.
+  template <class R>
+  call_result<R> thrown_result(const detail::ticket& t, std::exception_ptr e) noexcept {
+    try {
+      const auto o = settle_error(t, e);
+      return call_result<R>::thrown(std::move(e), o == outcome::failure);
+    } catch (...) {
+      return call_result<R>::thrown(std::current_exception(), true);  // the predicate threw
+    }
+  }
+#endif
 
   // The word's fixed flags: calls are timed when slow calls count or
   // `time_calls` asks for it.

@@ -117,6 +117,7 @@ class circuit_breaker_set {
    public:
     using permit_type::operator bool;
     using permit_type::failure;
+    using permit_type::failure_unclassified;
     using permit_type::ignore;
     using permit_type::record;
     using permit_type::success;

@@ -70,6 +70,14 @@ class [[nodiscard]] permit {
     if (auto* b = take()) (void)b->settle_error(ticket_, std::move(e));
   }
 
+  /// Records a failure carrying `e` (in its event, and as
+  /// `open_circuit_error::last_failure()` if it opens the circuit) without
+  /// asking the ErrorPredicate: for failures the caller decided itself,
+  /// such as its own deadline passing.
+  void failure_unclassified(std::exception_ptr e) noexcept {
+    if (auto* b = take()) (void)b->settle(ticket_, outcome::failure, {.error = std::move(e)});
+  }
+
   /// Records an outcome that counts neither way.
   void ignore() noexcept { settle(outcome::ignored); }
 
