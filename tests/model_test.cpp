@@ -1,4 +1,4 @@
-// The breaker against a deliberately simple reference model of API.md
+// The breaker against a deliberately simple reference model of the documented contract
 // (tests/model/reference_model.hpp), driven through tests/model/driver.hpp
 // with seeded random sequences of operations under manual_clock: every
 // counter and option mix, permits settled out of order, clock moves aimed at

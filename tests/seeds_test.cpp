@@ -1,5 +1,5 @@
 // The scenarios the seed libraries document (python-circuit, pybreaker,
-// pycircuitbreaker), replayed in C++ with a manual clock. Where API.md says we
+// pycircuitbreaker), replayed in C++ with a manual clock. Where the README says we
 // differ on purpose, the test says so.
 
 #include "catch.hpp"

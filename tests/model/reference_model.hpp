@@ -1,6 +1,6 @@
 #pragma once
 // A deliberately simple reference model of the breaker contract in
-// docs API.md, for differential testing (tests/model/driver.hpp).
+// the README and the header docs, for differential testing (tests/model/driver.hpp).
 //
 // No cleverness on purpose: one mutex around everything, plain containers,
 // every failure time kept (a std::deque for sliding_window, a std::vector of
@@ -10,7 +10,7 @@
 // capped at max). Time is int64 nanoseconds on a clock that the driver only
 // moves forward.
 //
-// Where API.md leaves a choice to the implementation, the model follows the
+// Where the contract leaves a choice to the implementation, the model follows the
 // implementation's documented choice and says so here:
 // - metrics() is a state query: like current_state() and admissions, it
 //   performs the lazy open -> half_open change once open_for has passed;

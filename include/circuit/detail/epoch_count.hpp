@@ -6,7 +6,7 @@
 // lock, while a success lowers the count with a compare-exchange and no
 // lock. The breaker checks that a success's generation is still current
 // before giving it to the counter, but a reset() may come in between: the
-// success would then lower the next generation's count (API.md: an outcome
+// success would then lower the next generation's count (README, "States and generations": an outcome
 // "never moves ... the counters of a later generation"). So the count
 // shares its word with an epoch that reset() bumps, and a success
 //   1. loads the word (acquire),

@@ -1,0 +1,16 @@
+# circuit::spdlog for find_package(circuit), included by circuitConfig.cmake:
+# made when spdlog is found where the package is used.
+if(TARGET circuit::spdlog)
+  set(circuit_spdlog_FOUND TRUE)
+  return()
+endif()
+find_package(spdlog QUIET)
+if(NOT spdlog_FOUND)
+  set(circuit_spdlog_FOUND FALSE)
+  if(NOT circuit_FIND_QUIETLY)
+    message(STATUS "circuit: spdlog not found: no circuit::spdlog")
+  endif()
+  return()
+endif()
+include("${CMAKE_CURRENT_LIST_DIR}/circuit-spdlog-targets.cmake")
+set(circuit_spdlog_FOUND TRUE)

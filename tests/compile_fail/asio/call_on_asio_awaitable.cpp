@@ -1,0 +1,17 @@
+// expect: returns an awaitable.*co_call
+// call() on a function returning asio::awaitable<int>: the breaker would
+// record a success as soon as the coroutine is created. Refused, pointing
+// to co_call.
+#if defined(__clang__)  // Asio 1.22 does not detect clang's coroutines itself
+#define ASIO_HAS_CO_AWAIT 1
+#define ASIO_HAS_STD_COROUTINE 1
+#endif
+#include <asio/awaitable.hpp>
+#include <circuit/circuit_breaker.hpp>
+
+asio::awaitable<int> fetch();
+
+int main() {
+  circuit::circuit_breaker<> b;
+  (void)b.call(fetch);
+}
