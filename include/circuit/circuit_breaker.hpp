@@ -637,13 +637,13 @@ class circuit_breaker {
       (void)settle(t, outcome::success, {});
       return;
     }
-    record_closed_success(t.word, [this] { return std::chrono::nanoseconds(now_ns()); }, {});
+    record_closed_success(t.word, [this] { return std::chrono::nanoseconds(now_ns()); }, nullptr);
   }
 
   // Every other settlement: timing (elapsed, slow calls), then
   // settle_locked() unless it is a success that needs no lock after all.
   // Returns the outcome recorded (a slow success is a failure).
-  outcome settle(const detail::ticket& t, outcome o, settlement how) noexcept {
+  outcome settle(const detail::ticket& t, outcome o, settlement&& how) noexcept {
     if (o == outcome::success && detail::plain_closed(t.word)) {
       settle_success(t);
       return o;
@@ -673,10 +673,10 @@ class circuit_breaker {
       // a transition: unequal means stale.
       tallies_.add(succeeded);
       if (word_.load(std::memory_order_acquire) != t.word) note_stale();
-      emit_outcome(event_kind::success, t, std::move(how));
+      emit_outcome(event_kind::success, t, how);
       return o;
     }
-    settle_locked(t, o, std::move(how), now);
+    settle_locked(t, o, how, now);
     return o;
   }
 
@@ -697,9 +697,11 @@ class circuit_breaker {
   // `read_now` reads the time, if the counter wants it; a counter that takes
   // a success_context reads it when it is ready (a clock read can hold back
   // the work after it) and re-checks currency before it writes.
-  template <class ReadNow>
+  // `how` is the timing of a timed call, or nullptr on the hot path (which
+  // then builds no settlement at all unless someone listens).
+  template <class ReadNow, class How>
   [[gnu::always_inline]] void record_closed_success(detail::word_t admitted, const ReadNow& read_now,
-                                                    const settlement& how) noexcept {
+                                                    const How& how) noexcept {
     tallies_.add(succeeded);
     const bool heard = hears(event_kind::success);
     // In closed the word changes only by a transition: equal means current.
@@ -720,13 +722,20 @@ class circuit_breaker {
     } else {
       note_stale();
     }
-    if (heard) [[unlikely]] emit_outcome(event_kind::success, detail::ticket{admitted}, how);
+    if (heard) [[unlikely]] {
+      if constexpr (std::is_same_v<How, std::nullptr_t>) {
+        emit_outcome(event_kind::success, detail::ticket{admitted}, settlement{});
+      } else {
+        emit_outcome(event_kind::success, detail::ticket{admitted}, how);
+      }
+    }
   }
 
   // Failures, ignored outcomes, probes: under the lock, where the counter
   // decides and transitions happen. Kept out of line: only settle_success()
   // is on the hot path.
-  [[gnu::noinline]] void settle_locked(const detail::ticket& t, outcome o, settlement how, std::int64_t now) noexcept {
+  [[gnu::noinline]] void settle_locked(const detail::ticket& t, outcome o, const settlement& how,
+                                       std::int64_t now) noexcept {
     std::unique_lock lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
     const bool current = detail::generation_of(w) == t.generation();
@@ -763,7 +772,7 @@ class circuit_breaker {
     emit_outcome(o == outcome::success ? event_kind::success
                  : o == outcome::failure ? event_kind::failure
                                          : event_kind::ignored,
-                 t, std::move(how));
+                 t, how);
     announce(c);
   }
 
@@ -940,10 +949,10 @@ class circuit_breaker {
     dispatch(e);
   }
 
-  void emit_outcome(event_kind kind, const detail::ticket& t, settlement how) const noexcept {
+  void emit_outcome(event_kind kind, const detail::ticket& t, const settlement& how) const noexcept {
     if (!hears(kind)) return;
     event e{.kind = kind, .name = options_.name, .from = t.admitted_in(), .to = t.admitted_in()};
-    if (kind == event_kind::failure) e.error = std::move(how.error);
+    if (kind == event_kind::failure) e.error = how.error;
     e.generation = widen(t.generation());
     e.time = how.time;
     e.elapsed = how.elapsed;
