@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -145,7 +146,8 @@ class circuit_breaker {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
     // Open and not yet due for a probe: a refusal that needs no refusal
-    // details (no exception to fill in) is kept inline.
+    // details (no exception to fill in) is kept inline. The deadline read
+    // after the acquired word is that spell's or a later one (I2).
     if (detail::state_of(w) == state::open) {
       const auto now = now_ns();
       if (now < open_until_.load(std::memory_order_relaxed)) {
@@ -580,7 +582,7 @@ class circuit_breaker {
     std::unique_lock lock(mutex_);
     change c;
     // Re-checked under the lock: a trip() since the caller looked restarts
-    // open_until_ without changing the word.
+    // open_until_ without changing the word (I2).
     if (word_.load(std::memory_order_relaxed) == seen && now >= open_until_.load(std::memory_order_relaxed)) {
       c = transition_locked(state::half_open, transition_cause::open_elapsed, now);
     }
@@ -669,8 +671,7 @@ class circuit_breaker {
       return o;
     }
     if (o == outcome::success && t.admitted_in() == state::disabled) {
-      // Counted, fed to no counter. As in closed, the word changes only by
-      // a transition: unequal means stale.
+      // Counted, fed to no counter; unequal words mean stale (I1).
       tallies_.add(succeeded);
       if (word_.load(std::memory_order_acquire) != t.word) note_stale();
       emit_outcome(event_kind::success, t, how);
@@ -704,7 +705,7 @@ class circuit_breaker {
                                                     const How& how) noexcept {
     tallies_.add(succeeded);
     const bool heard = hears(event_kind::success);
-    // In closed the word changes only by a transition: equal means current.
+    // Equal means current (I1).
     if (word_.load(std::memory_order_acquire) == admitted) [[likely]] {
       if constexpr (detail::takes_success_context<Counter>) {
         const success_context<ReadNow> ctx{word_, admitted, read_now};
@@ -740,6 +741,7 @@ class circuit_breaker {
     const auto w = word_.load(std::memory_order_relaxed);
     const bool current = detail::generation_of(w) == t.generation();
     const bool probe = current && t.admitted_in() == state::half_open;
+    assert(!probe || detail::probes_of(w) > 0);  // I3: a current probe holds a slot
     if (probe) probe_settled(t);
     change c;
     switch (o) {
@@ -829,8 +831,11 @@ class circuit_breaker {
   }
 
   // Under the lock: a probe of the current half_open spell is done without
-  // deciding. Admissions race on the word, transitions cannot.
-  void give_back_probe() noexcept { word_.fetch_sub(detail::one_probe, std::memory_order_release); }
+  // deciding. Admissions race on the word, transitions cannot (I3).
+  void give_back_probe() noexcept {
+    [[maybe_unused]] const auto before = word_.fetch_sub(detail::one_probe, std::memory_order_release);
+    assert(detail::state_of(before) == state::half_open && detail::probes_of(before) > 0);
+  }
 
   // Under the lock: a probe of the current spell settled; with a
   // probe_timeout, its admission leaves the list the deadline comes from.
@@ -906,6 +911,7 @@ class circuit_breaker {
     last_transition_ = now;
     base_ = totals_locked();
     transitions_.add(from, to);
+    // Publishes everything above (I2); the new word holds no probe (I3).
     word_.store(detail::make_word(to, generation, flags()), std::memory_order_release);
     // After the word: a lock-free success that sees the reset (a recorder's
     // release) then sees the new word too, and knows it is stale
@@ -918,8 +924,7 @@ class circuit_breaker {
   // ---- Events and counts --------------------------------------------------
 
   // The generation a 32-bit word generation `low` stands for: the latest
-  // one with those low bits (an outcome settles fewer than 2^32
-  // generations after its admission).
+  // one with those low bits (I4).
   [[nodiscard]] std::uint64_t widen(std::uint32_t low) const noexcept {
     const auto now = generation_.load(std::memory_order_relaxed);
     return now - static_cast<std::uint32_t>(static_cast<std::uint32_t>(now) - low);

@@ -3,10 +3,36 @@
 // decides a closed-state call and one compare-exchange admits a probe.
 //
 //   bits  0..6   state
-//   bit   7      timed: slow calls are counted, so admission reads the clock
-//                (fixed for the breaker's life)
+//   bit   7      timed: calls are timed (slow_call or time_calls), so
+//                admission reads the clock (fixed for the breaker's life)
 //   bits  8..31  half_open probes outstanding (at most options::half_open_max_calls)
 //   bits 32..63  generation, low 32 bits (bumped by every state change and reset)
+//
+// The invariants the breaker's lock-free paths rely on, stated once here and
+// cited by number where they are used:
+//
+// I1  In closed and disabled, only a transition changes the word. So a
+//     success that finds the word equal to the one it was admitted under is
+//     of the current generation (circuit_breaker::record_closed_success).
+// I2  open_until_ is stored before the release store of the word that
+//     publishes open (transition_locked); a reader that acquires an open word
+//     then reads open_until_ relaxed and sees that deadline or a later one.
+//     trip() while open moves open_until_ without touching the word, so the
+//     lazy open -> half_open change re-checks it under the lock.
+// I3  Probe bits are non-zero only in half_open and never exceed
+//     half_open_max_calls. They change only in half_open: a compare-exchange
+//     admits a probe (under the lock instead when probe_timeout is set), and
+//     give_back_probe() returns one under the lock; a transition stores a
+//     word with none.
+// I4  Tickets compare the generation's low 32 bits. A permit is taken for
+//     current only if a multiple of 2^32 state changes happened while it
+//     was out; each takes the breaker's lock (tens of ns), so that needs
+//     minutes of nothing but transitions during one call. Events widen the
+//     32 bits to the 64-bit count the same way (circuit_breaker::widen).
+// I5  No outcome moves a later generation's counter: locked paths compare
+//     generations under the lock; a lock-free success checks the word (I1)
+//     and the counter re-checks it with ctx.current() before it writes
+//     (detail/epoch_count.hpp says why that closes the race with reset()).
 
 #include <cstdint>
 
