@@ -81,8 +81,8 @@ TEST_CASE("a set's defaults are python-circuit's: the 4th failure within 60 s op
   auto& b = peers.get("db");
   CHECK(b.counter().max_failures == 3);
   CHECK(b.counter().window == 60s);
-  REQUIRE(std::holds_alternative<circuit::fixed>(b.settings().open_for));
-  CHECK(std::get<circuit::fixed>(b.settings().open_for).duration == 10s);
+  REQUIRE(std::holds_alternative<circuit::fixed>(b.options().open_for));
+  CHECK(std::get<circuit::fixed>(b.options().open_for).duration == 10s);
 
   for (int i = 0; i < 3; ++i) {
     fail_once(peers, "db");
@@ -179,7 +179,7 @@ TEST_CASE("try_emplace gives one peer its own settings, and leaves an existing p
   CHECK(made);
   CHECK(special.name() == "fragile");
   CHECK(special.counter().max_failures == 0);
-  CHECK(std::get<circuit::fixed>(special.settings().open_for).duration == 1s);
+  CHECK(std::get<circuit::fixed>(special.options().open_for).duration == 1s);
   CHECK(&peers.get("fragile") == &special);
 
   // Its own settings: the first failure trips it, for 1 s; other peers use the defaults.

@@ -416,3 +416,118 @@ TEST_CASE("in a debug build, destroying a breaker with a live permit aborts with
   CHECK(WTERMSIG(status) == SIGABRT);
 }
 #endif
+
+// ---- The transition table (circuit_breaker.hpp, "Transitions"): one case per row ----
+
+namespace {
+
+// A breaker in `from`, made with a probe timeout, one probe slot, a
+// one-failure trip and a fixed 10 s open spell, and the events it announces.
+struct table_row {
+  circuit::manual_clock clock;
+  breaker b{{.threshold = 1}, {.open_for = circuit::fixed{10s}, .probe_timeout = 1s}, clock};
+  event_log log;
+  circuit::subscription sub = b.on_event([this](const circuit::event& e) { log(e); }, circuit::event_filter::state_changes);
+  std::optional<breaker::guard_type> probe;
+
+  explicit table_row(state from) {
+    switch (from) {
+      case state::closed: break;
+      case state::open: b.trip(); break;
+      case state::half_open:
+        b.trip();
+        clock.advance(10s);
+        probe = b.try_guard();
+        REQUIRE(*probe);
+        break;
+      case state::isolated: b.isolate(); break;
+      case state::disabled: b.disable(); break;
+    }
+    REQUIRE(b.current_state() == from);
+    log.events.clear();
+  }
+
+  change last() const {
+    REQUIRE_FALSE(log.events.empty());
+    return changes_of(log.events).back();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("transition: closed -> open, counter_tripped, by a failure the counter trips on", "[transitions]") {
+  table_row r(state::closed);
+  r.b.try_guard().failure();
+  CHECK(r.last() == change{state::closed, state::open, transition_cause::counter_tripped});
+}
+
+TEST_CASE("transition: half_open -> open, probe_failed, by a failed probe", "[transitions]") {
+  table_row r(state::half_open);
+  r.probe->failure();
+  CHECK(r.last() == change{state::half_open, state::open, transition_cause::probe_failed});
+}
+
+TEST_CASE("transition: half_open -> open, probe_timed_out, by a probe out for probe_timeout", "[transitions]") {
+  table_row r(state::half_open);
+  r.clock.advance(1s);
+  CHECK(r.b.current_state() == state::open);
+  CHECK(r.last() == change{state::half_open, state::open, transition_cause::probe_timed_out});
+  r.probe->ignore();
+}
+
+TEST_CASE("transition: half_open -> closed, probes_succeeded, by enough probe successes", "[transitions]") {
+  table_row r(state::half_open);
+  r.probe->success();
+  CHECK(r.last() == change{state::half_open, state::closed, transition_cause::probes_succeeded});
+}
+
+TEST_CASE("transition: open -> half_open, open_elapsed, once open_until has passed", "[transitions]") {
+  table_row r(state::open);
+  r.clock.advance(10s);
+  CHECK(r.b.current_state() == state::half_open);
+  CHECK(r.last() == change{state::open, state::half_open, transition_cause::open_elapsed});
+}
+
+TEST_CASE("transition: to open, tripped, by trip() from closed, half_open and disabled", "[transitions]") {
+  for (const auto from : {state::closed, state::half_open, state::disabled}) {
+    table_row r(from);
+    r.b.trip();
+    CHECK(r.last() == change{from, state::open, transition_cause::tripped});
+    if (r.probe) r.probe->ignore();
+  }
+  table_row open(state::open);  // while open: the deadline moves, nothing is announced
+  open.clock.advance(5s);
+  open.b.trip();
+  CHECK(open.log.events.empty());
+  CHECK(*open.b.metrics().open_until == circuit::manual_clock::time_point(15s));
+  table_row isolated(state::isolated);  // trip() does not end isolation
+  isolated.b.trip();
+  CHECK(isolated.log.events.empty());
+}
+
+TEST_CASE("transition: to isolated, isolated, by isolate() from every other state", "[transitions]") {
+  for (const auto from : {state::closed, state::open, state::half_open, state::disabled}) {
+    table_row r(from);
+    r.b.isolate();
+    CHECK(r.last() == change{from, state::isolated, transition_cause::isolated});
+    if (r.probe) r.probe->ignore();
+  }
+}
+
+TEST_CASE("transition: to disabled, disabled, by disable() from every other state", "[transitions]") {
+  for (const auto from : {state::closed, state::open, state::half_open, state::isolated}) {
+    table_row r(from);
+    r.b.disable();
+    CHECK(r.last() == change{from, state::disabled, transition_cause::disabled});
+    if (r.probe) r.probe->ignore();
+  }
+}
+
+TEST_CASE("transition: to closed, reset, by reset() from every state, closed included", "[transitions]") {
+  for (const auto from : circuit::all_states) {
+    table_row r(from);
+    r.b.reset();
+    CHECK(r.last() == change{from, state::closed, transition_cause::reset});
+    if (r.probe) r.probe->ignore();
+  }
+}

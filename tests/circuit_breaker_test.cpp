@@ -574,11 +574,11 @@ TEST_CASE("a slow probe re-opens a half_open circuit", "[circuit_breaker]") {
   CHECK(b.current_state() == circuit::state::open);
 }
 
-TEST_CASE("name() and settings() give back what the breaker was made with", "[circuit_breaker]") {
+TEST_CASE("name() and options() give back what the breaker was made with", "[circuit_breaker]") {
   circuit::manual_clock clock;
   breaker b(circuit::consecutive_failures{.threshold = 7}, {.name = "inventory", .half_open_max_calls = 3}, clock);
   CHECK(b.name() == "inventory");
-  CHECK(b.settings().half_open_max_calls == 3);
+  CHECK(b.options().half_open_max_calls == 3);
   CHECK(b.counter().threshold == 7);
 }
 

@@ -131,7 +131,7 @@ class circuit_breaker {
   /// The name given in the options.
   [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
   /// The options it was made with.
-  [[nodiscard]] const circuit::options& settings() const noexcept { return options_; }
+  [[nodiscard]] const circuit::options& options() const noexcept { return options_; }
   /// The counter settings it was made with.
   [[nodiscard]] const Counter& counter() const noexcept { return counter_settings_; }
   /// The clock it reads (a copy of a `manual_clock` shares the timeline).
@@ -156,7 +156,7 @@ class circuit_breaker {
         return {};
       }
     }
-    return admit_slow(w, nullptr);
+    return admit_other_states(w, nullptr);
   }
 
   /// Runs `fn(args...)` through the breaker without an exception for a
@@ -173,7 +173,7 @@ class circuit_breaker {
     detail::ticket t{w};
     if (!detail::plain_closed(w)) [[unlikely]] {
       refusal r;
-      auto g = admit_slow(w, &r);
+      auto g = admit_other_states(w, &r);
       if (!g) return call_result<R>::refusal(options_.name, r.in, r.retry_after, std::move(r.last_failure));
       t = g.release();  // settled below on every path
     }
@@ -188,7 +188,7 @@ class circuit_breaker {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
     refusal r;
-    auto g = admit_slow(w, &r);
+    auto g = admit_other_states(w, &r);
     if (!g) throw open_circuit_error(options_.name, r.in, r.retry_after, std::move(r.last_failure));
     return g;
   }
@@ -500,7 +500,7 @@ class circuit_breaker {
   // ---- Admission ----------------------------------------------------------
 
   // Every state but a plain closed one. Loops only when the word moved.
-  [[gnu::noinline]] guard_type admit_slow(detail::word_t w, refusal* why) noexcept {
+  [[gnu::noinline]] guard_type admit_other_states(detail::word_t w, refusal* why) noexcept {
     for (;;) {
       switch (detail::state_of(w)) {
         case state::closed:
@@ -551,7 +551,7 @@ class circuit_breaker {
     if (detail::state_of(w) != state::half_open || detail::probes_of(w) >= probe_limit_) {
       lock.unlock();
       if (detail::state_of(w) == state::half_open) return refuse(w, std::chrono::nanoseconds::zero(), why, now);
-      return admit_slow(word_.load(std::memory_order_acquire), why);  // it changed state meanwhile
+      return admit_other_states(word_.load(std::memory_order_acquire), why);  // it changed state meanwhile
     }
     word_.store(w + detail::one_probe, std::memory_order_release);
     probe_admissions_.push_back(now);
@@ -579,52 +579,47 @@ class circuit_breaker {
   // the caller). Returns the word to retry admission with.
   detail::word_t enter_half_open(detail::word_t seen) const {
     const auto now = now_ns();
-    std::unique_lock lock(mutex_);
-    change c;
-    // Re-checked under the lock: a trip() since the caller looked restarts
-    // open_until_ without changing the word (I2).
-    if (word_.load(std::memory_order_relaxed) == seen && now >= open_until_.load(std::memory_order_relaxed)) {
-      c = transition_locked(state::half_open, transition_cause::open_elapsed, now);
-    }
-    lock.unlock();
-    announce(c);
-    return word_.load(std::memory_order_acquire);
+    return change_state(now, [&]() -> std::optional<transition> {
+      // Re-checked under the lock: a trip() since the caller looked restarts
+      // open_until_ without changing the word (I2).
+      if (word_.load(std::memory_order_relaxed) != seen || now < open_until_.load(std::memory_order_relaxed)) {
+        return std::nullopt;
+      }
+      return transition{state::half_open, transition_cause::open_elapsed};
+    });
   }
 
   // The lazy half_open -> open change, once a probe has been out for
   // probe_timeout (checked by the caller): as a failed probe, the backoff
   // grows. Returns the word to retry admission with.
   detail::word_t expire_probes(detail::word_t seen, std::int64_t now) const {
-    std::unique_lock lock(mutex_);
-    change c;
-    const auto w = word_.load(std::memory_order_relaxed);
-    if (detail::state_of(w) == state::half_open && detail::generation_of(w) == detail::generation_of(seen) &&
-        !probe_admissions_.empty() && now >= probe_deadline_.load(std::memory_order_relaxed)) {
-      c = transition_locked(state::open, transition_cause::probe_timed_out, now);
-    }
-    lock.unlock();
-    announce(c);
-    return word_.load(std::memory_order_acquire);
+    return change_state(now, [&]() -> std::optional<transition> {
+      const auto w = word_.load(std::memory_order_relaxed);
+      if (detail::state_of(w) != state::half_open || detail::generation_of(w) != detail::generation_of(seen) ||
+          probe_admissions_.empty() || now < probe_deadline_.load(std::memory_order_relaxed)) {
+        return std::nullopt;
+      }
+      return transition{state::open, transition_cause::probe_timed_out};
+    });
   }
 
   // Trip, isolate, disable, reset: the operator's changes.
   void steer(state to, transition_cause cause) {
     const auto now = now_ns();
-    std::unique_lock lock(mutex_);
-    const auto s = detail::state_of(word_.load(std::memory_order_relaxed));
-    if (to == state::open && s == state::isolated) return;  // trip() does not end isolation
-    if (to != state::closed && s == to) {
-      // Already there: trip() restarts the open duration, without a new
-      // generation or an event; isolate() and disable() do nothing.
-      if (to == state::open) {
-        open_until_.store(saturating_add(now, backoff_.next(false).count()), std::memory_order_relaxed);
-        open_error_ = nullptr;
+    (void)change_state(now, [&]() -> std::optional<transition> {
+      const auto s = detail::state_of(word_.load(std::memory_order_relaxed));
+      if (to == state::open && s == state::isolated) return std::nullopt;  // trip() does not end isolation
+      if (to != state::closed && s == to) {
+        // Already there: trip() restarts the open duration, without a new
+        // generation or an event; isolate() and disable() do nothing.
+        if (to == state::open) {
+          open_until_.store(saturating_add(now, backoff_.next(false).count()), std::memory_order_relaxed);
+          open_error_ = nullptr;
+        }
+        return std::nullopt;
       }
-      return;
-    }
-    const auto c = transition_locked(to, cause, now);
-    lock.unlock();
-    announce(c);
+      return transition{to, cause};
+    });
   }
 
   // ---- Settlement ---------------------------------------------------------
@@ -737,45 +732,43 @@ class circuit_breaker {
   // is on the hot path.
   [[gnu::noinline]] void settle_locked(const detail::ticket& t, outcome o, const settlement& how,
                                        std::int64_t now) noexcept {
-    std::unique_lock lock(mutex_);
-    const auto w = word_.load(std::memory_order_relaxed);
-    const bool current = detail::generation_of(w) == t.generation();
-    const bool probe = current && t.admitted_in() == state::half_open;
-    assert(!probe || detail::probes_of(w) > 0);  // I3: a current probe holds a slot
-    if (probe) probe_settled(t);
-    change c;
-    switch (o) {
-      case outcome::success:
-        tallies_.add(succeeded);
-        if (probe) {
-          if (++probe_successes_ >= options_.success_threshold) {
-            c = transition_locked(state::closed, transition_cause::probes_succeeded, now);
-          } else {
-            give_back_probe();
+    const auto kind = o == outcome::success   ? event_kind::success
+                      : o == outcome::failure ? event_kind::failure
+                                              : event_kind::ignored;
+    (void)change_state(
+        now,
+        [&]() -> std::optional<transition> {
+          const auto w = word_.load(std::memory_order_relaxed);
+          const bool current = detail::generation_of(w) == t.generation();
+          const bool probe = current && t.admitted_in() == state::half_open;
+          assert(!probe || detail::probes_of(w) > 0);  // I3: a current probe holds a slot
+          if (probe) probe_settled(t);
+          if (!current) ++stale_outcomes_;
+          switch (o) {
+            case outcome::success:
+              tallies_.add(succeeded);
+              if (!probe) return std::nullopt;
+              if (++probe_successes_ >= options_.success_threshold) {
+                return transition{state::closed, transition_cause::probes_succeeded};
+              }
+              give_back_probe();
+              return std::nullopt;
+            case outcome::failure:
+              ++failures_;
+              if (how.slow) ++slow_;
+              if (probe) return transition{state::open, transition_cause::probe_failed, how.error};
+              if (current && t.admitted_in() == state::closed && recorder_.on_failure(std::chrono::nanoseconds(now))) {
+                return transition{state::open, transition_cause::counter_tripped, how.error};
+              }
+              return std::nullopt;
+            case outcome::ignored:
+              ++ignored_;
+              if (probe) give_back_probe();
+              return std::nullopt;
           }
-        }
-        break;
-      case outcome::failure:
-        ++failures_;
-        if (how.slow) ++slow_;
-        if (probe) {
-          c = transition_locked(state::open, transition_cause::probe_failed, now, how.error);
-        } else if (current && t.admitted_in() == state::closed && recorder_.on_failure(std::chrono::nanoseconds(now))) {
-          c = transition_locked(state::open, transition_cause::counter_tripped, now, how.error);
-        }
-        break;
-      case outcome::ignored:
-        ++ignored_;
-        if (probe) give_back_probe();
-        break;
-    }
-    if (!current) ++stale_outcomes_;
-    lock.unlock();
-    emit_outcome(o == outcome::success ? event_kind::success
-                 : o == outcome::failure ? event_kind::failure
-                                         : event_kind::ignored,
-                 t, how);
-    announce(c);
+          return std::nullopt;
+        },
+        [&] { emit_outcome(kind, t, how); });  // the outcome's event comes before the change it causes
   }
 
   // Classifies an exception and settles; returns the outcome recorded. If
@@ -872,10 +865,41 @@ class circuit_breaker {
   //   any                    closed     reset             steer(): reset() (closed -> closed included)
   //   (fleet is reserved for <circuit/redis.hpp>, which adopts other processes' changes)
   //
-  // The lazy ones (open_elapsed, probe_timed_out) run at admission and at
-  // state queries; the breaker has no thread.
+  // Each of those decides inside change_state(), the one entry point, which
+  // locks, transitions (transition_locked()), unlocks and announces. The
+  // lazy ones (open_elapsed, probe_timed_out) run at admission and at state
+  // queries; the breaker has no thread.
 
-  // Every state change happens here, under the lock: a new generation (so
+  // A state change to make: where to, why, and the failure behind it.
+  struct transition {
+    state to;
+    transition_cause cause;
+    std::exception_ptr error = nullptr;
+  };
+
+  // Nothing to run between the unlock and the announcement.
+  struct no_outcome_event {
+    void operator()() const noexcept {}
+  };
+
+  // The one entry point of every state change in the table above: under the
+  // lock, `decide` looks at the breaker (and may count the outcome that
+  // causes the change) and returns the transition to make, if any; it is
+  // made, the lock released, `outcome_event` run (an outcome's own event
+  // comes before the change it causes), and the change announced outside
+  // the lock. Returns the word after it.
+  template <class Decide, class OutcomeEvent = no_outcome_event>
+  detail::word_t change_state(std::int64_t now, Decide&& decide, OutcomeEvent&& outcome_event = {}) const noexcept {
+    std::unique_lock lock(mutex_);
+    change c;
+    if (std::optional<transition> t = decide()) c = transition_locked(t->to, t->cause, now, std::move(t->error));
+    lock.unlock();
+    outcome_event();
+    announce(c);
+    return word_.load(std::memory_order_acquire);
+  }
+
+  // The mechanics of every state change, under the lock: a new generation (so
   // permits of the old one move nothing), the per-state bookkeeping, then
   // the word that publishes it all, then the counter's reset. `error` is
   // the exception of the failure that caused a change to open, if any.
