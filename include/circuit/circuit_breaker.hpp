@@ -863,7 +863,7 @@ class circuit_breaker {
   //   not isolated           isolated   isolated          steer(): isolate()
   //   not disabled           disabled   disabled          steer(): disable()
   //   any                    closed     reset             steer(): reset() (closed -> closed included)
-  //   (fleet is reserved for <circuit/redis.hpp>, which adopts other processes' changes)
+  //   (fleet is reserved for the fleet integration, which will adopt other processes' changes)
   //
   // Each of those decides inside change_state(), the one entry point, which
   // locks, transitions (transition_locked()), unlocks and announces. The

@@ -44,7 +44,7 @@ enum class transition_cause : std::uint8_t {
   isolated,          ///< -> isolated by `isolate()`
   disabled,          ///< -> disabled by `disable()`
   reset,             ///< -> closed by `reset()` (closed -> closed too)
-  fleet,             ///< adopted from other processes sharing the breaker (<circuit/redis.hpp>)
+  fleet,             ///< adopted from other processes sharing the breaker (reserved for the fleet integration)
 };
 
 /// The enumerator's name: "counter_tripped", "probe_failed", ...

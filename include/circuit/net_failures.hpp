@@ -5,10 +5,17 @@
 #include <cstdint>
 
 #include <circuit/counter.hpp>
-#include <circuit/detail/epoch_count.hpp>
+#include <circuit/detail/failure_count_recorder.hpp>
 #include <circuit/options.hpp>
 
 namespace circuit {
+
+namespace detail {
+// A success takes one failure off.
+struct one_less {
+  constexpr std::uint64_t operator()(std::uint64_t n) const noexcept { return n - 1; }
+};
+}  // namespace detail
 
 /// Failures minus successes, never below 0; reaching `threshold` trips
 /// (pycircuitbreaker NET_ERROR: 4 failures out of 5 calls still add up).
@@ -21,32 +28,13 @@ struct net_failures {
   }
 
   /// The net count. A success writes only when the count is above 0, so a
-  /// healthy breaker's successes share nothing.
-  class recorder {
+  /// healthy breaker's successes share nothing. `on_success(ctx)` takes one
+  /// off, unless `ctx.current()` turns false first (a reset() came in
+  /// between: the count is another generation's); it returns false then.
+  /// `on_success()` takes one off.
+  class recorder : public detail::failure_count_recorder<detail::one_less> {
    public:
-    explicit recorder(const net_failures& s) : threshold_(s.threshold) {}
-
-    bool on_failure(std::chrono::nanoseconds) noexcept { return net_.add_one() >= threshold_; }
-
-    /// One less, unless `ctx.current()` turns false first (a reset() came
-    /// in between: the count is another generation's); returns false then.
-    template <class Context>
-      requires requires(const Context& ctx) { bool(ctx.current()); }
-    bool on_success(const Context& ctx) noexcept {
-      return net_.lower([&] { return bool(ctx.current()); }, [](std::uint64_t n) { return n - 1; });
-    }
-    /// One less.
-    void on_success() noexcept { (void)on_success(detail::always_current{}); }
-
-    void reset() noexcept { net_.reset(); }
-
-    [[nodiscard]] counter_figures figures(std::chrono::nanoseconds) const noexcept {
-      return {.failures = net_.count(), .successes = 0};
-    }
-
-   private:
-    std::uint32_t threshold_;
-    detail::epoch_count net_;
+    explicit recorder(const net_failures& s) : failure_count_recorder(s.threshold) {}
   };
 };
 
