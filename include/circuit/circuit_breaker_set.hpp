@@ -43,8 +43,8 @@
 namespace circuit {
 
 /// Many breakers keyed by peer id, created on first use from one set of
-/// defaults (by default python-circuit's: 3 failures in 60 s open a peer's
-/// circuit for 10 s). Each breaker's name, in its events and errors, is its
+/// defaults (by default python-circuit's: the 4th failure within 60 s opens
+/// a peer's circuit for 10 s). Each breaker's name, in its events and errors, is its
 /// peer id.
 ///
 /// Thread-safe: every member may be called concurrently. Lookups take no
@@ -157,12 +157,10 @@ class circuit_breaker_set {
   /// set may be left.
   ~circuit_breaker_set() {
     const auto* t = table_.load(std::memory_order_relaxed);
-    for (std::size_t b = 0; b <= t->mask; ++b) {
-      for (const auto* l = t->buckets[b].load(std::memory_order_relaxed); l != nullptr;) {
-        delete l->n;
-        delete std::exchange(l, l->next);
-      }
-    }
+    walk_table(*t, std::memory_order_relaxed, [](const link* l) {
+      delete l->n;
+      delete l;
+    });
     delete t;
     for (auto* z : zombies_) delete z;
   }
@@ -490,6 +488,49 @@ class circuit_breaker_set {
 
   static constexpr std::size_t initial_buckets = 16;
 
+  // ---- Walking the chains ---------------------------------------------------
+  // Every walk of a hash chain goes through walk_chain. The caller loads the
+  // head with its own order: seq_cst inside a read section (the reader
+  // gate's argument needs it), relaxed under writer_.
+
+  // Calls `visit(link)` for each link from `l` on, until `visit` returns
+  // false (a `visit` returning void sees them all). Each link's `next` is
+  // read before its visit, so `visit` may free it. Returns false when
+  // stopped early.
+  template <class Visit>
+  static bool walk_chain(const link* l, Visit&& visit) {
+    while (l != nullptr) {
+      const link* next = l->next;
+      if constexpr (std::is_void_v<std::invoke_result_t<Visit&, const link*>>) {
+        visit(l);
+      } else if (!visit(l)) {
+        return false;
+      }
+      l = next;
+    }
+    return true;
+  }
+
+  // walk_chain over every bucket of `t`, each head loaded with `order`.
+  template <class Visit>
+  static bool walk_table(const table& t, std::memory_order order, Visit&& visit) {
+    for (std::size_t b = 0; b <= t.mask; ++b) {
+      if (!walk_chain(t.buckets[b].load(order), visit)) return false;
+    }
+    return true;
+  }
+
+  // The node for `key` (hashing to `h`) in the chain from `l`, or null.
+  template <class K>
+  static node* in_chain(const link* l, const K& key, std::size_t h) {
+    node* found = nullptr;
+    walk_chain(l, [&](const link* at) {
+      if (at->n->hash == h && at->n->key == key) found = at->n;
+      return found == nullptr;
+    });
+    return found;
+  }
+
   static node* node_of(const pin& p) noexcept { return p.get(); }
 
   static std::string name_of(const Key& key) { return detail::naming::name_of(key); }
@@ -508,15 +549,9 @@ class circuit_breaker_set {
   template <class K>
   pin find(const K& key, std::size_t h) const {
     const auto ticket = gate_.enter();
-    node* found = nullptr;
     const auto* t = table_.load(std::memory_order_seq_cst);
-    for (const auto* l = t->buckets[h & t->mask].load(std::memory_order_seq_cst); l != nullptr; l = l->next) {
-      if (l->n->hash == h && l->n->key == key) {
-        found = l->n;
-        found->pins.add(0);
-        break;
-      }
-    }
+    node* found = in_chain(t->buckets[h & t->mask].load(std::memory_order_seq_cst), key, h);
+    if (found != nullptr) found->pins.add(0);
     gate_.leave(ticket);
     return pin(found);
   }
@@ -600,10 +635,7 @@ class circuit_breaker_set {
   template <class K>
   node* find_locked(const K& key, std::size_t h) const noexcept {
     const auto* t = table_.load(std::memory_order_relaxed);
-    for (const auto* l = t->buckets[h & t->mask].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
-      if (l->n->hash == h && l->n->key == key) return l->n;
-    }
-    return nullptr;
+    return in_chain(t->buckets[h & t->mask].load(std::memory_order_relaxed), key, h);
   }
 
   // Throws only before `n` is linked (out of memory); a failed growth
@@ -629,48 +661,58 @@ class circuit_breaker_set {
   void grow_locked() {
     const auto* old = table_.load(std::memory_order_relaxed);
     auto next = std::make_unique<table>((old->mask + 1) * 2);
-    for (std::size_t b = 0; b <= old->mask; ++b) {
-      for (const auto* l = old->buckets[b].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
-        auto& head = next->buckets[l->n->hash & next->mask];
-        head.store(new link{l->n, head.load(std::memory_order_relaxed)}, std::memory_order_relaxed);
-      }
-    }
+    walk_table(*old, std::memory_order_relaxed, [&](const link* l) {
+      auto& head = next->buckets[l->n->hash & next->mask];
+      head.store(new link{l->n, head.load(std::memory_order_relaxed)}, std::memory_order_relaxed);
+    });
     table_.store(next.release(), std::memory_order_seq_cst);
     gate_.wait_for_readers();
-    for (std::size_t b = 0; b <= old->mask; ++b) {
-      for (const auto* l = old->buckets[b].load(std::memory_order_relaxed); l != nullptr;) {
-        delete std::exchange(l, l->next);
-      }
-    }
+    walk_table(*old, std::memory_order_relaxed, [](const link* l) { delete l; });
     delete old;
   }
 
   // Takes `n` out of its chain: the links before it are copied, the rest
-  // shared. The replaced links are freed by the caller's wait, here via
-  // retired_links_.
+  // shared. The replaced links (those copied, and `n`'s) wait in
+  // retired_links_ for the caller's wait_for_readers() and
+  // free_retired_links_locked(). The copies are all made before anything
+  // is published or retired: running out of memory leaves the table as it
+  // was.
   void unlink_locked(node* n) {
     auto* t = table_.load(std::memory_order_relaxed);
     auto& head = t->buckets[n->hash & t->mask];
     const link* first = head.load(std::memory_order_relaxed);
     const link* rebuilt = nullptr;
     const link** tail = &rebuilt;
-    const link* l = first;
-    for (; l->n != n; l = l->next) {
+    const link* found = nullptr;
+    walk_chain(first, [&](const link* l) {
+      if (l->n == n) {
+        found = l;
+        return false;
+      }
       auto* copy = new link{l->n, nullptr};
       *tail = copy;
       tail = &copy->next;
-    }
-    *tail = l->next;
+      return true;
+    });
+    *tail = found->next;
     head.store(rebuilt, std::memory_order_seq_cst);
-    for (const link* old = first; old != l->next;) retired_links_.push_back(std::exchange(old, old->next));
+    walk_chain(first, [&](const link* l) {
+      retired_links_.push_back(l);
+      return l != found;
+    });
     size_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // After wait_for_readers(): no reader can reach the unlinked links.
+  void free_retired_links_locked() noexcept {
+    for (const auto* l : retired_links_) delete l;
+    retired_links_.clear();
   }
 
   // After wait_for_readers(): frees the unlinked links, and the node once no
   // caller is inside it.
   void retire_locked(node* n) {
-    for (const auto* l : retired_links_) delete l;
-    retired_links_.clear();
+    free_retired_links_locked();
     zombies_.push_back(n);
     reap_locked();
   }
@@ -699,28 +741,24 @@ class circuit_breaker_set {
     reap_locked();
     const auto now = now_ns();
     std::vector<node*> idle;
-    const auto* t = table_.load(std::memory_order_relaxed);
-    for (std::size_t b = 0; b <= t->mask; ++b) {
-      for (const auto* l = t->buckets[b].load(std::memory_order_relaxed); l != nullptr; l = l->next) {
-        node* n = l->n;
-        const auto m = detail::breaker_access::look(n->breaker);
-        const auto activity = m.total.successes + m.total.failures + m.total.ignored + m.total.rejections;
-        if (activity != n->last_activity) {
-          n->last_activity = activity;
-          n->quiet_since = now;
-        }
-        const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
-                                  (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
-        if (quiet_enough && evictable(n, m)) idle.push_back(n);
+    walk_table(*table_.load(std::memory_order_relaxed), std::memory_order_relaxed, [&](const link* l) {
+      node* n = l->n;
+      const auto m = detail::breaker_access::look(n->breaker);
+      const auto activity = m.total.successes + m.total.failures + m.total.ignored + m.total.rejections;
+      if (activity != n->last_activity) {
+        n->last_activity = activity;
+        n->quiet_since = now;
       }
-    }
+      const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
+                                (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
+      if (quiet_enough && evictable(n, m)) idle.push_back(n);
+    });
     std::sort(idle.begin(), idle.end(), [](const node* a, const node* b) { return a->quiet_since < b->quiet_since; });
     if (idle.size() > limit) idle.resize(limit);
     if (idle.empty()) return 0;
     for (node* n : idle) unlink_locked(n);
     gate_.wait_for_readers();
-    for (const auto* l : retired_links_) delete l;
-    retired_links_.clear();
+    free_retired_links_locked();
     // A reader may have pinned a peer, or a call through it tripped it,
     // between the check and the unlink.
     std::size_t evicted = 0;
@@ -760,19 +798,13 @@ class circuit_breaker_set {
     for (std::size_t room = size() + 8;; room = 2 * room + size()) {
       pins.clear();
       pins.reserve(room);
-      bool fits = true;
       const auto ticket = gate_.enter();
-      const auto* t = table_.load(std::memory_order_seq_cst);
-      for (std::size_t b = 0; fits && b <= t->mask; ++b) {
-        for (const auto* l = t->buckets[b].load(std::memory_order_seq_cst); l != nullptr; l = l->next) {
-          if (pins.size() == pins.capacity()) {
-            fits = false;
-            break;
-          }
-          l->n->pins.add(0);
-          pins.emplace_back(l->n);
-        }
-      }
+      const bool fits = walk_table(*table_.load(std::memory_order_seq_cst), std::memory_order_seq_cst, [&](const link* l) {
+        if (pins.size() == pins.capacity()) return false;
+        l->n->pins.add(0);
+        pins.emplace_back(l->n);
+        return true;
+      });
       gate_.leave(ticket);
       if (fits) return pins;
     }

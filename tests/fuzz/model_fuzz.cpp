@@ -1,6 +1,6 @@
 // libFuzzer target: the fuzzer's bytes decode into a configuration and a
-// sequence of operations (tests/model/driver.hpp), run against the real
-// breaker and the reference model (tests/model/reference_model.hpp); any
+// sequence of operations (tests/system/model/driver.hpp), run against the real
+// breaker and the reference model (tests/system/model/reference_model.hpp); any
 // disagreement, crash or sanitizer report is a finding.
 //
 // Build: cmake -DCIRCUIT_BUILD_FUZZERS=ON with clang (tests/fuzz/CMakeLists.txt).
@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "model/driver.hpp"
+#include "system/model/driver.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   circuit_model::byte_source src(data, size);

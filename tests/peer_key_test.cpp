@@ -1,7 +1,8 @@
-// transparent_hash: a string key hashes the same as its std::string_view and
-// its const char*, so a set of std::string peers is searched by either
-// without building a string; other keys (here int) hash as std::hash does,
-// and their breakers are named by their decimal text.
+// Tests of circuit/peer_key.hpp. transparent_hash: a string key hashes the
+// same as its std::string_view and its const char*, so a set of
+// std::string peers is searched by either without building a string; other
+// keys (here int) hash as std::hash does, and their breakers are named by
+// their decimal text.
 
 #include "catch.hpp"
 

@@ -1,5 +1,5 @@
 // The breaker against a deliberately simple reference model of the documented contract
-// (tests/model/reference_model.hpp), driven through tests/model/driver.hpp
+// (tests/system/model/reference_model.hpp), driven through tests/system/model/driver.hpp
 // with seeded random sequences of operations under manual_clock: every
 // counter and option mix, permits settled out of order, clock moves aimed at
 // exact boundaries. The same driver backs the libFuzzer target

@@ -1,11 +1,11 @@
 #pragma once
 // Drives the real circuit_breaker and the reference model
-// (tests/model/reference_model.hpp) with one sequence of operations and
+// (tests/system/model/reference_model.hpp) with one sequence of operations and
 // compares them after every step: admissions, refusals (state and
 // retry_after), metrics, events and listener errors.
 //
 // The sequence is decoded from a `Source` of choices, so the same driver
-// serves the seeded CI test (tests/model_test.cpp: a seeded PRNG) and the
+// serves the seeded CI test (tests/system/model_test.cpp: a seeded PRNG) and the
 // libFuzzer target (tests/fuzz/model_fuzz.cpp: the fuzzer's bytes). A
 // Source has `std::uint32_t pick(std::uint32_t n)` (a choice in [0, n); 0
 // for n <= 1) and `bool exhausted() const`.
@@ -21,7 +21,7 @@
 // going. Configurations cover every counter and option mix; exponential
 // backoff is compared exactly when jitter is 0, and within its documented
 // range (the model then adopts the breaker's draw) otherwise. The clock only
-// moves forward here; a clock going backwards is tests/bad_input_test.cpp's.
+// moves forward here; a clock going backwards is tests/system/bad_input_test.cpp's.
 
 #include <chrono>
 #include <cstdint>
@@ -43,7 +43,7 @@
 #include <circuit/options.hpp>
 #include <circuit/sliding_window.hpp>
 
-#include "model/reference_model.hpp"
+#include "reference_model.hpp"
 
 namespace circuit_model {
 

@@ -1,6 +1,6 @@
 #pragma once
 // A deliberately simple reference model of the breaker contract in
-// the README and the header docs, for differential testing (tests/model/driver.hpp).
+// the README and the header docs, for differential testing (tests/system/model/driver.hpp).
 //
 // No cleverness on purpose: one mutex around everything, plain containers,
 // every failure time kept (a std::deque for sliding_window, a std::vector of
