@@ -63,7 +63,7 @@ struct breaker_access {
   // metrics() without the lazy open -> half_open change: that would run
   // listeners, and the set looks at its peers under its own lock.
   template <class Breaker>
-  static auto look(const Breaker& b) {
+  static auto metrics_without_lazy_changes(const Breaker& b) {
     return b.snapshot();
   }
 };
@@ -445,7 +445,7 @@ class circuit_breaker {
   // ---- Time ---------------------------------------------------------------
 
   [[nodiscard]] std::int64_t now_ns() const noexcept(noexcept(std::declval<const Clock&>().now())) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now().time_since_epoch()).count();
+    return detail::now_ns(clock_);
   }
   [[nodiscard]] static time_point to_time_point(std::int64_t ns) {
     return time_point(std::chrono::duration_cast<duration>(std::chrono::nanoseconds(ns)));
@@ -477,8 +477,7 @@ class circuit_breaker {
   static std::int64_t checked(const Counter& counter, const circuit::options& o, const Clock& clock) {
     counter.validate();
     circuit::validate(o);
-    const std::optional<std::int64_t> now =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now().time_since_epoch()).count();
+    const std::optional<std::int64_t> now = detail::now_ns(clock);
     std::visit(
         [&](const auto& d) {
           if constexpr (std::is_same_v<std::decay_t<decltype(d)>, fixed>) {
@@ -771,47 +770,55 @@ class circuit_breaker {
         [&] { emit_outcome(kind, t, how); });  // the outcome's event comes before the change it causes
   }
 
-  // Classifies an exception and settles; returns the outcome recorded. If
-  // the predicate throws, records a failure and rethrows.
+  // Classifies an exception and settles; returns the outcome recorded.
   outcome settle_error(const detail::ticket& t, std::exception_ptr e) {
     if (!e) return settle(t, outcome::failure, {});  // nothing to classify
-#if defined(__cpp_exceptions)
-    outcome o = outcome::failure;
-    try {
-      o = to_outcome(predicate_(std::as_const(e)));
-    } catch (...) {
-      (void)settle(t, outcome::failure, {.error = e});
-      throw;
-    }
-    return settle(t, o, {.error = o == outcome::failure ? std::move(e) : nullptr});
-#else
-    const auto o = to_outcome(predicate_(std::as_const(e)));
-    return settle(t, o, {.error = o == outcome::failure ? std::move(e) : nullptr});
-#endif
+    return settle_classified(t, e);
   }
 
   // Classifies a returned value (where the predicate takes it) and settles;
-  // returns the outcome recorded. A throwing predicate as in settle_error.
+  // returns the outcome recorded.
   template <class R>
   outcome settle_result(const detail::ticket& t, const R& result) {
     check_result_type<R>();
     if constexpr (result_predicate_for<ErrorPredicate, R>) {
-#if defined(__cpp_exceptions)
-      outcome o = outcome::failure;
-      try {
-        o = to_outcome(predicate_(result));
-      } catch (...) {
-        (void)settle(t, outcome::failure, {});
-        throw;
-      }
-      return settle(t, o, {.from_result = o == outcome::failure});
-#else
-      const auto o = to_outcome(predicate_(result));
-      return settle(t, o, {.from_result = o == outcome::failure});
-#endif
+      return settle_classified(t, result);
     } else {
       return settle_result_void(t);
     }
+  }
+
+  // Asks the predicate about `x`, an exception or a returned value, and
+  // settles with its verdict. If the predicate itself throws, the call is a
+  // failure (carrying `x` when it is an exception) and the predicate's
+  // exception propagates.
+  template <class X>
+  outcome settle_classified(const detail::ticket& t, const X& x) {
+    constexpr bool is_exception = std::is_same_v<X, std::exception_ptr>;
+    const auto details = [&](outcome o) -> settlement {
+      if constexpr (is_exception) {
+        return {.error = o == outcome::failure ? x : nullptr};
+      } else {
+        return {.from_result = o == outcome::failure};
+      }
+    };
+#if defined(__cpp_exceptions)
+    outcome o = outcome::failure;
+    try {
+      o = to_outcome(predicate_(x));
+    } catch (...) {
+      if constexpr (is_exception) {
+        (void)settle(t, outcome::failure, details(outcome::failure));
+      } else {
+        (void)settle(t, outcome::failure, {});  // not decided on the value: the predicate failed
+      }
+      throw;
+    }
+    return settle(t, o, details(o));
+#else
+    const auto o = to_outcome(predicate_(x));
+    return settle(t, o, details(o));
+#endif
   }
 
   // A call that returned nothing to classify: a success (unless slow).

@@ -183,22 +183,22 @@ class circuit_breaker_set {
     return node_of(p)->breaker;
   }
 
-  /// Gives `peer` its own settings, if it has no breaker yet. Returns its
+  /// Gives `peer` its own counter and options, if it has no breaker yet. Returns its
   /// breaker, and whether it was made now (false: it existed, unchanged).
   /// Like `get()`, it hands out a reference: the peer is never evicted.
-  /// The breaker is named after `peer`: a non-empty `settings.name` that
+  /// The breaker is named after `peer`: a non-empty `opts.name` that
   /// differs from it throws `std::invalid_argument` (naming
   /// `options.name`), whether or not the peer exists; leave it empty.
-  /// Invalid settings for a new peer throw `std::invalid_argument` too, and
+  /// Invalid options for a new peer throw `std::invalid_argument` too, and
   /// `std::length_error` when it cannot be made at `max_peers`.
   /// Thread-safe.
   template <class K>
     requires key_for<K, Key, Hash>
-  std::pair<Breaker&, bool> try_emplace(const K& peer, counter_type counter, circuit::options settings) {
-    if (!settings.name.empty()) {
+  std::pair<Breaker&, bool> try_emplace(const K& peer, counter_type counter, circuit::options opts) {
+    if (!opts.name.empty()) {
       auto id = name_of(Key(peer));
-      if (settings.name != id) {
-        detail::fail<std::invalid_argument>("circuit_breaker_set::try_emplace: options.name \"" + settings.name +
+      if (opts.name != id) {
+        detail::fail<std::invalid_argument>("circuit_breaker_set::try_emplace: options.name \"" + opts.name +
                                             "\" is not the peer id \"" + id +
                                             "\": a set names each breaker after its peer id (leave options.name "
                                             "empty)");
@@ -207,7 +207,7 @@ class circuit_breaker_set {
     bool made = false;
     pin p = acquire(as_lookup(peer), [&](const Key& key) {
       made = true;
-      return std::make_unique<node>(key, std::move(counter), named(std::move(settings), key), clock_, predicate_);
+      return std::make_unique<node>(key, std::move(counter), named(std::move(opts), key), clock_, predicate_);
     });
     node_of(p)->handed_out.store(true, std::memory_order_relaxed);
     return {node_of(p)->breaker, made};
@@ -459,8 +459,8 @@ class circuit_breaker_set {
 
  private:
   struct node {
-    template <class... Settings>
-    explicit node(const Key& k, Settings&&... settings) : key(k), breaker(std::forward<Settings>(settings)...) {}
+    template <class... BreakerArgs>
+    explicit node(const Key& k, BreakerArgs&&... args) : key(k), breaker(std::forward<BreakerArgs>(args)...) {}
     const Key key;
     std::size_t hash = 0;
     Breaker breaker;
@@ -540,19 +540,17 @@ class circuit_breaker_set {
     return o;
   }
 
-  [[nodiscard]] std::int64_t now_ns() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now().time_since_epoch()).count();
-  }
+  [[nodiscard]] std::int64_t now_ns() const { return detail::now_ns(clock_); }
 
   // ---- Reading (lock-free) --------------------------------------------------
 
   template <class K>
   pin find(const K& key, std::size_t h) const {
-    const auto ticket = gate_.enter();
+    const auto section = gate_.enter();
     const auto* t = table_.load(std::memory_order_seq_cst);
     node* found = in_chain(t->buckets[h & t->mask].load(std::memory_order_seq_cst), key, h);
     if (found != nullptr) found->pins.add(0);
-    gate_.leave(ticket);
+    gate_.leave(section);
     return pin(found);
   }
 
@@ -743,7 +741,7 @@ class circuit_breaker_set {
     std::vector<node*> idle;
     walk_table(*table_.load(std::memory_order_relaxed), std::memory_order_relaxed, [&](const link* l) {
       node* n = l->n;
-      const auto m = detail::breaker_access::look(n->breaker);
+      const auto m = detail::breaker_access::metrics_without_lazy_changes(n->breaker);
       const auto activity = m.total.successes + m.total.failures + m.total.ignored + m.total.rejections;
       if (activity != n->last_activity) {
         n->last_activity = activity;
@@ -763,7 +761,7 @@ class circuit_breaker_set {
     // between the check and the unlink.
     std::size_t evicted = 0;
     for (node* n : idle) {
-      if (evictable(n, detail::breaker_access::look(n->breaker))) {
+      if (evictable(n, detail::breaker_access::metrics_without_lazy_changes(n->breaker))) {
         delete n;
         ++evicted;
       } else {
@@ -798,14 +796,14 @@ class circuit_breaker_set {
     for (std::size_t room = size() + 8;; room = 2 * room + size()) {
       pins.clear();
       pins.reserve(room);
-      const auto ticket = gate_.enter();
+      const auto section = gate_.enter();
       const bool fits = walk_table(*table_.load(std::memory_order_seq_cst), std::memory_order_seq_cst, [&](const link* l) {
         if (pins.size() == pins.capacity()) return false;
         l->n->pins.add(0);
         pins.emplace_back(l->n);
         return true;
       });
-      gate_.leave(ticket);
+      gate_.leave(section);
       if (fits) return pins;
     }
   }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
 
 namespace circuit {
 
@@ -16,5 +17,14 @@ concept clock = requires(const C& c) {
   { c.now() } -> std::convertible_to<typename C::time_point>;
   { c.now().time_since_epoch() } -> std::convertible_to<typename C::duration>;
 };
+
+namespace detail {
+// A clock's reading as nanoseconds since its epoch: how breakers and sets
+// keep every time internally.
+template <class C>
+[[nodiscard]] std::int64_t now_ns(const C& c) noexcept(noexcept(c.now())) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(c.now().time_since_epoch()).count();
+}
+}  // namespace detail
 
 }  // namespace circuit

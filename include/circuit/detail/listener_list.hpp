@@ -68,7 +68,7 @@ class listener_list {
   /// Calls every listener with `e`. A listener that throws is skipped over;
   /// returns how many threw.
   std::uint32_t dispatch(const event& e) const noexcept {
-    const auto ticket = gate_.enter();
+    const auto section = gate_.enter();
     ++dispatch_depth;
     std::uint32_t failed = 0;
     if (const auto* listeners = current_.load(std::memory_order_seq_cst)) {
@@ -86,7 +86,7 @@ class listener_list {
       }
     }
     --dispatch_depth;
-    gate_.leave(ticket);
+    gate_.leave(section);
     return failed;
   }
 

@@ -30,21 +30,21 @@ class basic_reader_gate {
   static_assert(Lanes == 1 || Lanes == lane_count + 1, "one counter, or one per thread lane");
 
  public:
-  /// Which counter a reader entered on.
-  struct ticket {
+  /// A read section in progress: which counter it entered on.
+  struct section {
     std::size_t lane;
     std::uint32_t version;
   };
 
   /// Enters a read section. Wait-free.
-  [[nodiscard]] ticket enter() noexcept {
-    const ticket t{Lanes == 1 ? 0 : thread_lane(), version_.load(std::memory_order_seq_cst)};
+  [[nodiscard]] section enter() noexcept {
+    const section t{Lanes == 1 ? 0 : thread_lane(), version_.load(std::memory_order_seq_cst)};
     counters_[t.version][t.lane].n.fetch_add(1, std::memory_order_seq_cst);
     return t;
   }
 
-  /// Leaves the read section entered with `t`.
-  void leave(ticket t) noexcept { counters_[t.version][t.lane].n.fetch_sub(1, std::memory_order_release); }
+  /// Leaves the read section `t`.
+  void leave(section t) noexcept { counters_[t.version][t.lane].n.fetch_sub(1, std::memory_order_release); }
 
   /// Returns once every read section entered before the call has left.
   /// Writers must call it one at a time, after publishing with seq_cst
