@@ -1,14 +1,35 @@
 #pragma once
-// The circuit breaker: a closed / open / half_open / isolated state machine
-// in front of calls to one remote peer.
+// The circuit breaker: a closed / open / half_open / isolated / disabled
+// state machine in front of calls to one remote peer.
+//
+// Every state change it makes, why, and where it is decided:
+//
+//   from                   to         cause             decided in
+//   closed                 open       counter_tripped   settle_locked(): a failure the Counter trips on
+//   half_open              open       probe_failed      settle_locked(): a probe of this spell failed
+//   half_open              open       probe_timed_out   expire_probes(): a probe out for probe_timeout
+//   half_open              closed     probes_succeeded  settle_locked(): success_threshold probes succeeded
+//   open                   half_open  open_elapsed      enter_half_open(): open_until has passed
+//   not open or isolated   open       tripped           steer(): trip() (while open: the deadline only)
+//   not isolated           isolated   isolated          steer(): isolate()
+//   not disabled           disabled   disabled          steer(): disable()
+//   any                    closed     reset             steer(): reset() (closed -> closed included)
+//   (fleet is reserved for the fleet integration, which will adopt other processes' changes)
+//
+// Each of those decides inside change_state(), the one entry point, which
+// locks, makes the change (transition_locked()), unlocks and announces it.
+// The lazy ones (open_elapsed, probe_timed_out) run at admissions and state
+// queries: the breaker has no thread. The tests of each row are
+// tests/circuit_breaker_steering_test.cpp's "[transitions]" cases.
 //
 // How it stays cheap: the admission state (state, probes, generation) is one
-// atomic word, so a closed-state call costs one load to admit, and its
+// atomic word (detail/state_word.hpp, whose invariants I1-I5 the lock-free
+// paths cite), so a closed-state call costs one load to admit, and its
 // success one more load of the word (unchanged: no transition came in
 // between). A success is counted in the calling thread's own lane
-// (detail/thread_lane.hpp), so threads share no written cache line. Everything else (failures, probes,
-// transitions) takes the breaker's mutex; listeners and the clock are
-// called outside it.
+// (detail/thread_lane.hpp), so threads share no written cache line.
+// Everything else (failures, probes, transitions) takes the breaker's
+// mutex; listeners and the clock are called outside it.
 
 #include <algorithm>
 #include <atomic>
@@ -856,26 +877,7 @@ class circuit_breaker {
     ++stale_outcomes_;
   }
 
-  // ---- Transitions --------------------------------------------------------
-  //
-  // Every state change the breaker makes, and where it is decided:
-  //
-  //   from                   to         cause             decided in
-  //   closed                 open       counter_tripped   settle_locked(): a failure the Counter trips on
-  //   half_open              open       probe_failed      settle_locked(): a probe of this spell failed
-  //   half_open              open       probe_timed_out   expire_probes(): a probe out for probe_timeout
-  //   half_open              closed     probes_succeeded  settle_locked(): success_threshold probes succeeded
-  //   open                   half_open  open_elapsed      enter_half_open(): open_until has passed
-  //   not open or isolated   open       tripped           steer(): trip() (while open: the deadline only)
-  //   not isolated           isolated   isolated          steer(): isolate()
-  //   not disabled           disabled   disabled          steer(): disable()
-  //   any                    closed     reset             steer(): reset() (closed -> closed included)
-  //   (fleet is reserved for the fleet integration, which will adopt other processes' changes)
-  //
-  // Each of those decides inside change_state(), the one entry point, which
-  // locks, transitions (transition_locked()), unlocks and announces. The
-  // lazy ones (open_elapsed, probe_timed_out) run at admission and at state
-  // queries; the breaker has no thread.
+  // ---- Transitions (the table at the top of this file) ---------------------
 
   // A state change to make: where to, why, and the failure behind it.
   struct transition {
@@ -889,12 +891,12 @@ class circuit_breaker {
     void operator()() const noexcept {}
   };
 
-  // The one entry point of every state change in the table above: under the
-  // lock, `decide` looks at the breaker (and may count the outcome that
-  // causes the change) and returns the transition to make, if any; it is
-  // made, the lock released, `outcome_event` run (an outcome's own event
-  // comes before the change it causes), and the change announced outside
-  // the lock. Returns the word after it.
+  // The one entry point of every state change in the table at the top of
+  // this file: under the lock, `decide` looks at the breaker (and may count
+  // the outcome that causes the change) and returns the transition to make,
+  // if any; it is made, the lock released, `outcome_event` run (an
+  // outcome's own event comes before the change it causes), and the change
+  // announced outside the lock. Returns the word after it.
   template <class Decide, class OutcomeEvent = no_outcome_event>
   detail::word_t change_state(std::int64_t now, Decide&& decide, OutcomeEvent&& outcome_event = {}) const noexcept {
     std::unique_lock lock(mutex_);
