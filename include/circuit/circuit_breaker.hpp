@@ -660,7 +660,7 @@ class circuit_breaker {
   // Every other settlement: timing (elapsed, slow calls), then
   // settle_locked() unless it is a success that needs no lock after all.
   // Returns the outcome recorded (a slow success is a failure).
-  outcome settle(const detail::ticket& t, outcome o, settlement&& how) noexcept {
+  [[gnu::noinline]] outcome settle(const detail::ticket& t, outcome o, settlement&& how) noexcept {
     if (o == outcome::success && detail::plain_closed(t.word)) {
       settle_success(t);
       return o;
@@ -965,7 +965,7 @@ class circuit_breaker {
 
   // True when a listener of this breaker, or of the set it belongs to,
   // takes events of kind `k`: two independent relaxed loads.
-  [[nodiscard]] bool hears(event_kind k) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool hears(event_kind k) const noexcept {
     return listeners_->wants(k) || (set_listeners_ != nullptr && set_listeners_->wants(k));
   }
 

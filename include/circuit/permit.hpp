@@ -56,7 +56,9 @@ class [[nodiscard]] permit {
   [[nodiscard]] explicit operator bool() const noexcept { return breaker_ != nullptr; }
 
   /// Records a success (a failure instead when it was a slow call).
-  void success() noexcept {
+  // Always inlined: the closed-state success is the hot path, and GCC
+  // stops inlining it in programs with many call sites.
+  [[gnu::always_inline]] void success() noexcept {
     if (auto* b = take()) b->settle_success(ticket_);
   }
 
@@ -100,7 +102,7 @@ class [[nodiscard]] permit {
   }
 
   // The breaker, once: settling starts here.
-  Breaker* take() noexcept {
+  [[gnu::always_inline]] Breaker* take() noexcept {
     auto* b = std::exchange(breaker_, nullptr);
     if (b != nullptr) b->permit_done();
     return b;

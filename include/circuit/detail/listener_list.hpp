@@ -38,7 +38,7 @@ class listener_list {
   /// True when a subscribed listener takes events of kind `k`: one relaxed
   /// load, the only cost a breaker pays per call for kinds nobody takes.
   /// (A listener subscribed concurrently may miss events meanwhile.)
-  [[nodiscard]] bool wants(event_kind k) const noexcept {
+  [[nodiscard, gnu::always_inline]] bool wants(event_kind k) const noexcept {
     return (wanted_.load(std::memory_order_relaxed) & event_filter::bit(k)) != 0;
   }
 

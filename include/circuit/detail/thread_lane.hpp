@@ -85,8 +85,10 @@ class striped_counters {
  public:
   /// `order` release, with `sum(field, acquire)`, lets the reader of a
   /// total see what the adding thread did before it (e.g. a pin count).
-  void add(std::size_t field, std::uint64_t delta = 1,
-           std::memory_order order = std::memory_order_relaxed) noexcept {
+  // Always inlined: a closed-state success and an open-state refusal add
+  // here, and GCC drops it from their inlined paths in large functions.
+  [[gnu::always_inline]] void add(std::size_t field, std::uint64_t delta = 1,
+                                  std::memory_order order = std::memory_order_relaxed) noexcept {
     // One test on the hot path: a lane this thread owns.
     if (const auto lane = this_lane; lane < lane_count) [[likely]] {
       auto& cell = lines_[lane].n[field];
