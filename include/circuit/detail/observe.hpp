@@ -172,7 +172,9 @@ void append_utf8(std::string& out, std::string_view in, Put&& put) {
 inline void append_uint(std::string& out, std::uint64_t v) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+  // (pointer, count), not an iterator pair: GCC 12 at -O3 warns falsely
+  // (-Wrestrict) on the iterator overload once this is inlined.
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
 // Shortest round-trip text; "+Inf", "-Inf" and "NaN" as Prometheus spells them.
@@ -186,7 +188,7 @@ inline void append_double(std::string& out, double v) {
   } else {
     char buf[32];
     const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
+    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
   }
 }
 
