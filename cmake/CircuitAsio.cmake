@@ -86,14 +86,4 @@ target_compile_options(circuit_asio INTERFACE
 set(CIRCUIT_HAVE_ASIO TRUE)
 message(STATUS "circuit: Asio ${CIRCUIT_ASIO_VERSION} found at ${CIRCUIT_ASIO_INCLUDE_DIR}: circuit::asio")
 
-# Installed as its own export set plus circuit-asio.cmake, which
-# circuitConfig.cmake includes when present: Asio's include directory is
-# found again where the package is used, not frozen to this machine's path.
-if(CIRCUIT_INSTALL)
-  install(TARGETS circuit_asio EXPORT circuit-asio-targets)
-  install(EXPORT circuit-asio-targets
-    NAMESPACE circuit::
-    DESTINATION ${CIRCUIT_INSTALL_CMAKEDIR})
-  install(FILES ${CMAKE_CURRENT_LIST_DIR}/circuit-asio.cmake
-    DESTINATION ${CIRCUIT_INSTALL_CMAKEDIR})
-endif()
+circuit_install_integration(circuit_asio asio)  # see CMakeLists.txt

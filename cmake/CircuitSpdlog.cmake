@@ -36,14 +36,4 @@ target_link_libraries(circuit_spdlog INTERFACE circuit::circuit spdlog::spdlog)
 set(CIRCUIT_HAVE_SPDLOG TRUE)
 message(STATUS "circuit: spdlog ${spdlog_VERSION} found: circuit::spdlog")
 
-# Installed as its own export set plus circuit-spdlog.cmake, which
-# circuitConfig.cmake includes when present: spdlog is looked for again where
-# the package is used, and circuit::spdlog made only when it is there.
-if(CIRCUIT_INSTALL)
-  install(TARGETS circuit_spdlog EXPORT circuit-spdlog-targets)
-  install(EXPORT circuit-spdlog-targets
-    NAMESPACE circuit::
-    DESTINATION ${CIRCUIT_INSTALL_CMAKEDIR})
-  install(FILES ${CMAKE_CURRENT_LIST_DIR}/circuit-spdlog.cmake
-    DESTINATION ${CIRCUIT_INSTALL_CMAKEDIR})
-endif()
+circuit_install_integration(circuit_spdlog spdlog)  # see CMakeLists.txt
