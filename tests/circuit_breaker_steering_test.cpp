@@ -531,3 +531,21 @@ TEST_CASE("transition: to closed, reset, by reset() from every state, closed inc
     if (r.probe) r.probe->ignore();
   }
 }
+
+TEST_CASE("transition: any -> any other, fleet, by adopt_fleet_state() (a fleet integration)", "[transitions]") {
+  for (const auto from : circuit::all_states) {
+    for (const auto to : circuit::all_states) {
+      if (to == from) continue;
+      table_row r(from);
+      CHECK(circuit::detail::breaker_access::adopt_fleet_state(r.b, to, 3s));
+      CHECK(r.last() == change{from, to, transition_cause::fleet});
+      CHECK(r.b.current_state() == to);
+      if (to == state::open) CHECK(*r.b.metrics().open_until == r.clock.now() + 3s);
+      if (r.probe) r.probe->ignore();
+    }
+  }
+  table_row open(state::open);  // already open: the deadline moves, nothing is announced
+  CHECK_FALSE(circuit::detail::breaker_access::adopt_fleet_state(open.b, state::open, 30s));
+  CHECK(open.log.events.empty());
+  CHECK(*open.b.metrics().open_until == open.clock.now() + 30s);
+}

@@ -14,7 +14,7 @@
 //   not isolated           isolated   isolated          steer(): isolate()
 //   not disabled           disabled   disabled          steer(): disable()
 //   any                    closed     reset             steer(): reset() (closed -> closed included)
-//   (fleet is reserved for the fleet integration, which will adopt other processes' changes)
+//   any                    any other  fleet             adopt_fleet_state(): another process of the fleet changed it
 //
 // Each of those decides inside change_state(), the one entry point, which
 // locks, makes the change (transition_locked()), unlocks and announces it.
@@ -55,6 +55,7 @@
 #include <circuit/counter.hpp>
 #include <circuit/detail/awaitable.hpp>
 #include <circuit/detail/backoff.hpp>
+#include <circuit/detail/fleet_gate.hpp>
 #include <circuit/detail/listener_list.hpp>
 #include <circuit/detail/state_word.hpp>
 #include <circuit/detail/thread_lane.hpp>
@@ -86,6 +87,31 @@ struct breaker_access {
   template <class Breaker>
   static auto metrics_without_lazy_changes(const Breaker& b) {
     return b.snapshot();
+  }
+
+  // ---- The fleet integration (detail/fleet_gate.hpp) ----
+
+  // While `g` is attached, half_open probes need its reservations and the
+  // fleet closes the breaker; nullptr detaches. `g` must outlive it.
+  template <class Breaker>
+  static void attach_fleet(Breaker& b, fleet_gate* g) noexcept {
+    b.fleet_.store(g, std::memory_order_release);
+  }
+
+  // Makes a change decided elsewhere in the fleet (cause `fleet`): `to`,
+  // and for open the time left of its spell; the backoff takes one step
+  // (growing when `backoff_grew`) to stay in step with the fleet. Already
+  // open: only the deadline moves. True when the state changed.
+  template <class Breaker>
+  static bool adopt_fleet_state(Breaker& b, state to, std::chrono::nanoseconds open_left = {},
+                                bool backoff_grew = false) {
+    return b.adopt_fleet_state(to, open_left, backoff_grew);
+  }
+
+  // The breaker's clock now, in nanoseconds.
+  template <class Breaker>
+  [[nodiscard]] static std::int64_t now_ns(const Breaker& b) {
+    return b.now_ns();
   }
 };
 }  // namespace detail
@@ -535,14 +561,13 @@ class circuit_breaker {
             }
             return admit_timed_probe(now, why);
           }
-          if (detail::probes_of(w) < probe_limit_) {
-            const auto at = timed(w) ? now_ns() : 0;
-            if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
-              return guard_type(*this, {w, at});
-            }
-            continue;  // w was reloaded
+          if (detail::probes_of(w) >= probe_limit_) return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
+          if (auto* fleet = fleet_.load(std::memory_order_acquire)) return admit_fleet_probe(w, *fleet, why);
+          const auto at = timed(w) ? now_ns() : 0;
+          if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
+            return guard_type(*this, {w, at});
           }
-          return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
+          continue;  // w was reloaded
         }
         case state::open: {
           const auto now = now_ns();
@@ -566,10 +591,20 @@ class circuit_breaker {
   // admission time is listed before anyone checks the deadline. (With a
   // probe_timeout every change of the probe bits is made under the lock.)
   guard_type admit_timed_probe(std::int64_t now, refusal* why) noexcept {
+    auto* fleet = fleet_.load(std::memory_order_acquire);
+    if (fleet != nullptr) {
+      // Ask the fleet only for a probe that has a local slot.
+      const auto w = word_.load(std::memory_order_acquire);
+      if (detail::state_of(w) != state::half_open) return admit_other_states(w, why);
+      if (detail::probes_of(w) >= probe_limit_ || !fleet->take_probe()) {
+        return refuse(w, std::chrono::nanoseconds::zero(), why, now);
+      }
+    }
     std::unique_lock lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
     if (detail::state_of(w) != state::half_open || detail::probes_of(w) >= probe_limit_) {
       lock.unlock();
+      if (fleet != nullptr) fleet->probe_settled(outcome::ignored);  // the reservation goes back unused
       if (detail::state_of(w) == state::half_open) return refuse(w, std::chrono::nanoseconds::zero(), why, now);
       return admit_other_states(word_.load(std::memory_order_acquire), why);  // it changed state meanwhile
     }
@@ -578,6 +613,20 @@ class circuit_breaker {
     probe_deadline_.store(std::min(probe_deadline_.load(std::memory_order_relaxed), saturating_add(now, probe_timeout_)),
                           std::memory_order_relaxed);
     return guard_type(*this, {w, now});
+  }
+
+  // A probe of a breaker shared with a fleet: only with one of the fleet's
+  // reservations, given back if the local slot is gone after all.
+  guard_type admit_fleet_probe(detail::word_t w, detail::fleet_gate& fleet, refusal* why) noexcept {
+    if (!fleet.take_probe()) return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
+    const auto at = timed(w) ? now_ns() : 0;
+    while (detail::state_of(w) == state::half_open && detail::probes_of(w) < probe_limit_) {
+      if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
+        return guard_type(*this, {w, at});
+      }
+    }
+    fleet.probe_settled(outcome::ignored);
+    return admit_other_states(w, why);
   }
 
   guard_type refuse(detail::word_t w, std::optional<std::chrono::nanoseconds> retry_after, refusal* why,
@@ -640,6 +689,29 @@ class circuit_breaker {
       }
       return transition{to, cause};
     });
+  }
+
+  // A change another process of the fleet made (the table's `fleet` row).
+  bool adopt_fleet_state(state to, std::chrono::nanoseconds open_left, bool backoff_grew) {
+    const auto now = now_ns();
+    bool changed = false;
+    (void)change_state(now, [&]() -> std::optional<transition> {
+      const auto s = detail::state_of(word_.load(std::memory_order_relaxed));
+      const auto until = saturating_add(now, std::max<std::int64_t>(open_left.count(), 0));
+      if (to == state::open && s == state::open) {
+        open_until_.store(until, std::memory_order_relaxed);  // the same spell (I2: no new word)
+        return std::nullopt;
+      }
+      if (s == to) return std::nullopt;
+      changed = true;
+      transition t{to, transition_cause::fleet};
+      if (to == state::open) {
+        t.open_until = until;
+        t.grow = backoff_grew;
+      }
+      return t;
+    });
+    return changed;
   }
 
   // ---- Settlement ---------------------------------------------------------
@@ -755,6 +827,10 @@ class circuit_breaker {
     const auto kind = o == outcome::success   ? event_kind::success
                       : o == outcome::failure ? event_kind::failure
                                               : event_kind::ignored;
+    // A probe of a breaker shared with a fleet: the fleet hears how it went
+    // (a stale one as ignored), after the lock.
+    auto* const fleet = t.admitted_in() == state::half_open ? fleet_.load(std::memory_order_acquire) : nullptr;
+    outcome for_fleet = outcome::ignored;
     (void)change_state(
         now,
         [&]() -> std::optional<transition> {
@@ -763,12 +839,14 @@ class circuit_breaker {
           const bool probe = current && t.admitted_in() == state::half_open;
           assert(!probe || detail::probes_of(w) > 0);  // I3: a current probe holds a slot
           if (probe) probe_settled(t);
+          if (probe) for_fleet = o;
           if (!current) ++stale_outcomes_;
           switch (o) {
             case outcome::success:
               tallies_.add(succeeded);
               if (!probe) return std::nullopt;
-              if (++probe_successes_ >= options_.success_threshold) {
+              // Shared with a fleet: the fleet counts probe successes and closes it.
+              if (fleet == nullptr && ++probe_successes_ >= options_.success_threshold) {
                 return transition{state::closed, transition_cause::probes_succeeded};
               }
               give_back_probe();
@@ -788,7 +866,10 @@ class circuit_breaker {
           }
           return std::nullopt;
         },
-        [&] { emit_outcome(kind, t, how); });  // the outcome's event comes before the change it causes
+        [&] {
+          emit_outcome(kind, t, how);  // the outcome's event comes before the change it causes
+          if (fleet != nullptr) fleet->probe_settled(for_fleet);
+        });
   }
 
   // Classifies an exception and settles; returns the outcome recorded.
@@ -884,6 +965,10 @@ class circuit_breaker {
     state to;
     transition_cause cause;
     std::exception_ptr error = nullptr;
+    // A change adopted from the fleet: the open spell's deadline, and
+    // whether the backoff grows with it.
+    std::optional<std::int64_t> open_until = {};
+    bool grow = false;
   };
 
   // Nothing to run between the unlock and the announcement.
@@ -901,7 +986,7 @@ class circuit_breaker {
   detail::word_t change_state(std::int64_t now, Decide&& decide, OutcomeEvent&& outcome_event = {}) const noexcept {
     std::unique_lock lock(mutex_);
     change c;
-    if (std::optional<transition> t = decide()) c = transition_locked(t->to, t->cause, now, std::move(t->error));
+    if (std::optional<transition> t = decide()) c = transition_locked(std::move(*t), now);
     lock.unlock();
     outcome_event();
     announce(c);
@@ -912,8 +997,9 @@ class circuit_breaker {
   // permits of the old one move nothing), the per-state bookkeeping, then
   // the word that publishes it all, then the counter's reset. `error` is
   // the exception of the failure that caused a change to open, if any.
-  change transition_locked(state to, transition_cause cause, std::int64_t now,
-                           std::exception_ptr error = nullptr) const noexcept {
+  change transition_locked(transition t, std::int64_t now) const noexcept {
+    const auto to = t.to;
+    const auto cause = t.cause;
     const auto from = detail::state_of(word_.load(std::memory_order_relaxed));
     const auto generation = generation_.load(std::memory_order_relaxed) + 1;
     generation_.store(generation, std::memory_order_relaxed);
@@ -923,11 +1009,13 @@ class circuit_breaker {
     change c{.happened = true, .from = from, .to = to, .cause = cause, .generation = generation, .at = now};
     switch (to) {
       case state::open: {  // tripped by the counter, a failed or timed-out probe, or trip()
-        const bool grow = cause == transition_cause::probe_failed || cause == transition_cause::probe_timed_out;
+        const bool grow =
+            cause == transition_cause::probe_failed || cause == transition_cause::probe_timed_out || t.grow;
         const auto d = backoff_.next(grow);
-        open_until_.store(saturating_add(now, d.count()), std::memory_order_relaxed);
-        open_error_ = std::move(error);
-        c.open_for = d;
+        const auto until = t.open_until.value_or(saturating_add(now, d.count()));
+        open_until_.store(until, std::memory_order_relaxed);
+        open_error_ = std::move(t.error);
+        c.open_for = t.open_until ? std::chrono::nanoseconds(until > now ? until - now : 0) : d;
         break;
       }
       case state::closed:  // reset() or enough probe successes
@@ -1070,6 +1158,7 @@ class circuit_breaker {
   mutable transition_counts transitions_{};
 
   mutable std::atomic<std::uint64_t> listener_errors_{0};
+  std::atomic<detail::fleet_gate*> fleet_{nullptr};  // attached by a fleet integration
   std::atomic<std::int64_t> live_permits_{0};  // debug builds only
 };
 

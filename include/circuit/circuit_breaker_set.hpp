@@ -32,6 +32,7 @@
 #include <circuit/call_result.hpp>
 #include <circuit/circuit_breaker.hpp>
 #include <circuit/detail/listener_list.hpp>
+#include <circuit/detail/peer_watcher.hpp>
 #include <circuit/detail/reader_gate.hpp>
 #include <circuit/detail/thread_lane.hpp>
 #include <circuit/event.hpp>
@@ -41,6 +42,23 @@
 #include <circuit/subscription.hpp>
 
 namespace circuit {
+
+namespace detail {
+// What an integration that follows a set's peers needs beyond the public API.
+struct set_access {
+  // `w` hears of every peer of `s`, those there now first; one watcher per
+  // set at a time (a second throws std::logic_error).
+  template <class Set>
+  static void watch(Set& s, peer_watcher<typename Set::breaker_type>* w) {
+    s.watch(w);
+  }
+  // `w` hears nothing more once this returns.
+  template <class Set>
+  static void unwatch(Set& s, peer_watcher<typename Set::breaker_type>* w) noexcept {
+    s.unwatch(w);
+  }
+};
+}  // namespace detail
 
 /// Many breakers keyed by peer id, created on first use from one set of
 /// defaults (by default python-circuit's: the 4th failure within 60 s opens
@@ -157,12 +175,12 @@ class circuit_breaker_set {
   /// set may be left.
   ~circuit_breaker_set() {
     const auto* t = table_.load(std::memory_order_relaxed);
-    walk_table(*t, std::memory_order_relaxed, [](const link* l) {
-      delete l->n;
+    walk_table(*t, std::memory_order_relaxed, [this](const link* l) {
+      destroy_locked(l->n);
       delete l;
     });
     delete t;
-    for (auto* z : zombies_) delete z;
+    for (auto* z : zombies_) destroy_locked(z);
   }
 
   // ---- Peers ----------------------------------------------------------------
@@ -458,6 +476,8 @@ class circuit_breaker_set {
   }
 
  private:
+  friend struct detail::set_access;
+
   struct node {
     template <class... BreakerArgs>
     explicit node(const Key& k, BreakerArgs&&... args) : key(k), breaker(std::forward<BreakerArgs>(args)...) {}
@@ -625,6 +645,7 @@ class circuit_breaker_set {
     pin p(made.get());  // unwinding from here unpins
     link_locked(made.get());
     made.release();  // the table owns it now
+    if (watcher_ != nullptr) watcher_->added(node_of(p)->breaker);
     return p;
   }
 
@@ -715,10 +736,30 @@ class circuit_breaker_set {
     reap_locked();
   }
 
+  // Every node is destroyed here (under writer_, or in the destructor).
+  void destroy_locked(node* n) noexcept {
+    if (watcher_ != nullptr) watcher_->removing(n->breaker);
+    delete n;
+  }
+
+  void watch(detail::peer_watcher<Breaker>* w) {
+    std::lock_guard lock(writer_);
+    if (watcher_ != nullptr) detail::fail<std::logic_error>("circuit_breaker_set: a second peer watcher");
+    watcher_ = w;
+    walk_table(*table_.load(std::memory_order_relaxed), std::memory_order_relaxed,
+               [w](const link* l) { w->added(l->n->breaker); });
+    for (node* z : zombies_) w->added(z->breaker);
+  }
+
+  void unwatch(detail::peer_watcher<Breaker>* w) noexcept {
+    std::lock_guard lock(writer_);
+    if (watcher_ == w) watcher_ = nullptr;
+  }
+
   void reap_locked() {
-    std::erase_if(zombies_, [](node* z) {
+    std::erase_if(zombies_, [this](node* z) {
       if (z->pins.sum(0, std::memory_order_acquire) != 0) return false;
-      delete z;
+      destroy_locked(z);
       return true;
     });
   }
@@ -762,7 +803,7 @@ class circuit_breaker_set {
     std::size_t evicted = 0;
     for (node* n : idle) {
       if (evictable(n, detail::breaker_access::metrics_without_lazy_changes(n->breaker))) {
-        delete n;
+        destroy_locked(n);
         ++evicted;
       } else {
         link_locked(n);
@@ -786,6 +827,7 @@ class circuit_breaker_set {
   std::atomic<std::uint64_t> capacity_refusals_{0};  // written under writer_, read without it
   std::vector<const link*> retired_links_;
   std::vector<node*> zombies_;  // erased while pinned
+  detail::peer_watcher<Breaker>* watcher_ = nullptr;  // under writer_
 
   std::shared_ptr<detail::listener_list> events_ = std::make_shared<detail::listener_list>();
 
