@@ -3,8 +3,9 @@
 // does not allocate. The replaced operator new/delete that count live in
 // exactly one translation unit, tests/allocation_counter.cpp.
 //
-// A thread's first call on a breaker (or a set) claims its lane
-// (detail/thread_lane.hpp), which may allocate once: warm up first.
+// A thread's first call on a breaker (or a set) claims its lane and makes
+// its cell there (detail/thread_lane.hpp), and a breaker's first failure or
+// state change makes its bookkeeping: warm up first.
 
 #include <cstdint>
 #include <utility>
@@ -16,6 +17,10 @@ namespace circuit_test {
 
 /// The global operator new calls made by the calling thread so far.
 [[nodiscard]] std::uint64_t thread_allocations() noexcept;
+
+/// The heap held now by blocks from the global operator new, of every
+/// thread: each block's usable size plus malloc's 8-byte header.
+[[nodiscard]] std::int64_t heap_bytes() noexcept;
 
 /// How many times the calling thread called a global operator new while
 /// running `fn()`.

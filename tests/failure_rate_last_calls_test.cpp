@@ -265,7 +265,7 @@ TEST_CASE("threads beyond the lanes share one word, with the same rules", "[fail
   fail(r);
   std::thread([&r] {
     // As a thread that found every lane taken.
-    circuit::detail::this_lane = circuit::detail::shared_lane;
+    circuit::detail::this_lane = circuit::detail::overflow_lane;
     succeed(r, 3);
     CHECK(same(r.figures(0ns), 1, 3));
     const test::interleaving stale{[](int) { return false; }};
@@ -469,7 +469,8 @@ TEST_CASE("successes racing resets and failures keep the counts consistent", "[f
 TEST_CASE("the recorder allocates only when it is constructed", "[failure_rate_last_calls]") {
   circuit::manual_clock clock;
   last_calls_breaker b(last_calls{.failure_rate = 1.0, .minimum_calls = 100, .calls = 100}, {}, clock);
-  succeed(b);  // this thread's lane is claimed
+  succeed(b);                // this thread's lane cell is made
+  b.try_guard().failure();   // the breaker's bookkeeping of failures is made
   const auto allocated = circuit_test::allocations_in([&b] {
     for (int i = 0; i < 100000; ++i) {
       b.try_guard().success();

@@ -148,8 +148,8 @@ namespace {
 
 struct recording_watcher final : circuit::detail::peer_watcher<circuit::circuit_breaker<>> {
   std::vector<std::string> added_names, removed_names;
-  void added(circuit::circuit_breaker<>& b) noexcept override { added_names.push_back(b.name()); }
-  void removing(circuit::circuit_breaker<>& b) noexcept override { removed_names.push_back(b.name()); }
+  void added(circuit::circuit_breaker<>& b) noexcept override { added_names.emplace_back(b.name()); }
+  void removing(circuit::circuit_breaker<>& b) noexcept override { removed_names.emplace_back(b.name()); }
 };
 
 }  // namespace

@@ -57,6 +57,7 @@
 #include <circuit/detail/backoff.hpp>
 #include <circuit/detail/fleet_gate.hpp>
 #include <circuit/detail/listener_list.hpp>
+#include <circuit/detail/small_mutex.hpp>
 #include <circuit/detail/state_word.hpp>
 #include <circuit/detail/thread_lane.hpp>
 #include <circuit/error_predicate.hpp>
@@ -74,12 +75,35 @@
 namespace circuit {
 
 namespace detail {
+// What never changes in a breaker after construction, shared by the peers
+// of a set made from the same defaults (so each idle peer does not carry a
+// copy): the options, the counter settings, and what the paths derive.
+template <class Counter>
+struct breaker_config {
+  circuit::options options;  // name: the breaker's own; empty for a set's defaults
+  Counter counter;
+  std::int64_t slow_call_ns = 0;      // 0: slow calls are not counted
+  std::int64_t probe_timeout_ns = 0;  // 0: probes never time out
+};
+
+/// Tag of the constructor a circuit_breaker_set makes its peers with.
+struct set_peer_t {
+  explicit set_peer_t() = default;
+};
+
 // What a circuit_breaker_set needs of its breakers beyond the public API.
 struct breaker_access {
   // The set's listeners hear every event of `b` too. Before `b` is shared.
   template <class Breaker>
-  static void forward_events(Breaker& b, std::shared_ptr<const listener_list> to) noexcept {
-    b.set_listeners_ = std::move(to);
+  static void forward_events(Breaker& b, const listener_list& to) noexcept {
+    b.set_listeners_ = &to;
+  }
+
+  // The checked, shareable configuration a set's peers are made from.
+  template <class Breaker>
+  static auto config_for(typename Breaker::counter_type counter, circuit::options opts,
+                         const typename Breaker::clock_type& clock) {
+    return Breaker::make_config(std::move(counter), std::move(opts), clock);
   }
 
   // metrics() without the lazy open -> half_open change: that would run
@@ -95,7 +119,8 @@ struct breaker_access {
   // fleet closes the breaker; nullptr detaches. `g` must outlive it.
   template <class Breaker>
   static void attach_fleet(Breaker& b, fleet_gate* g) noexcept {
-    b.fleet_.store(g, std::memory_order_release);
+    std::lock_guard lock(b.mutex_);
+    b.cold_locked().fleet.store(g, std::memory_order_release);
   }
 
   // Makes a change decided elsewhere in the fleet (cause `fleet`): `to`,
@@ -106,6 +131,27 @@ struct breaker_access {
   static bool adopt_fleet_state(Breaker& b, state to, std::chrono::nanoseconds open_left = {},
                                 bool backoff_grew = false) {
     return b.adopt_fleet_state(to, open_left, backoff_grew);
+  }
+
+  // A set's count of callers inside a peer, kept in the breaker's own
+  // per-thread tally cells (one cell per thread and peer, not two): pins
+  // and unpins counted apart, so that a thread's pin and unpin are not two
+  // read-modify-writes of one word in a row. The unpin releases, and
+  // pins() acquires: a caller's last use of the breaker happens before the
+  // set frees it. pins() reads the unpins first: a count it returns is
+  // never below the true one (new pins are kept out by the caller).
+  template <class Breaker>
+  [[gnu::always_inline]] static void pin(Breaker& b) noexcept {
+    b.tallies_.add(Breaker::pinned);
+  }
+  template <class Breaker>
+  [[gnu::always_inline]] static void unpin(Breaker& b) noexcept {
+    b.tallies_.add(Breaker::unpinned, 1, std::memory_order_release);
+  }
+  template <class Breaker>
+  [[nodiscard]] static std::uint64_t pins(const Breaker& b) noexcept {
+    const auto out = b.tallies_.sum(Breaker::unpinned, std::memory_order_acquire);
+    return b.tallies_.sum(Breaker::pinned, std::memory_order_acquire) - out;
   }
 
   // The breaker's clock now, in nanoseconds.
@@ -154,10 +200,19 @@ class circuit_breaker {
   /// the options are invalid, including a duration too long for `Clock`.
   explicit circuit_breaker(Counter counter = {}, circuit::options opts = {}, Clock clock = {},
                            ErrorPredicate predicate = {})
-      : clock_(std::move(clock)), predicate_(std::move(predicate)), slow_call_(checked(counter, opts, clock_)),
-        probe_timeout_(opts.probe_timeout ? opts.probe_timeout->count() : 0),
-        probe_limit_(opts.half_open_max_calls), options_(std::move(opts)), counter_settings_(counter),
-        recorder_(counter), backoff_(options_.open_for) {
+      // The clock copied, not moved: make_config() reads it, in any order.
+      : circuit_breaker(detail::set_peer_t{}, make_config(std::move(counter), std::move(opts), clock), {}, clock,
+                        std::move(predicate)) {
+    name_ = config_->options.name;
+  }
+
+  /// A peer of a `circuit_breaker_set`: made from the set's `config`
+  /// (already checked), named `name`, which the set keeps alive.
+  circuit_breaker(detail::set_peer_t, std::shared_ptr<const detail::breaker_config<Counter>> config,
+                  std::string_view name, Clock clock, ErrorPredicate predicate)
+      : listeners_(&detail::listener_list::none()), set_listeners_(&detail::listener_list::none()),
+        clock_(std::move(clock)), predicate_(std::move(predicate)), config_(std::move(config)), name_(name),
+        recorder_(config_->counter), backoff_(config_->options.open_for) {
     word_.store(detail::make_word(state::closed, 0, flags()), std::memory_order_relaxed);
     last_transition_ = now_ns();
   }
@@ -169,18 +224,24 @@ class circuit_breaker {
 #if !defined(NDEBUG)
     if (const auto n = live_permits_.load(std::memory_order_acquire); n != 0) {
       std::fprintf(stderr, "circuit: breaker '%s' destroyed while %lld of its permits are alive (a permit must not "
-                   "outlive its breaker)\n", options_.name.c_str(), static_cast<long long>(n));
+                   "outlive its breaker)\n", std::string(name_).c_str(), static_cast<long long>(n));
       std::abort();
     }
 #endif
+    delete cold_.load(std::memory_order_relaxed);
   }
 
-  /// The name given in the options.
-  [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
-  /// The options it was made with.
-  [[nodiscard]] const circuit::options& options() const noexcept { return options_; }
+  /// The name given in the options (the peer id in a set).
+  [[nodiscard]] std::string_view name() const noexcept { return name_; }
+  /// The options it was made with, `name` included (a copy: a set's peers
+  /// share one).
+  [[nodiscard]] circuit::options options() const {
+    auto o = config_->options;
+    o.name = std::string(name_);
+    return o;
+  }
   /// The counter settings it was made with.
-  [[nodiscard]] const Counter& counter() const noexcept { return counter_settings_; }
+  [[nodiscard]] const Counter& counter() const noexcept { return config_->counter; }
   /// The clock it reads (a copy of a `manual_clock` shares the timeline).
   [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
 
@@ -189,7 +250,8 @@ class circuit_breaker {
   /// A permit for one call, or a refused (false) permit. Never throws.
   /// Closed: one atomic load. Open: one clock read. Half_open: admits up to
   /// `half_open_max_calls` probes at once. Disabled: always admits.
-  [[nodiscard]] guard_type try_guard() noexcept {
+  // Always inlined (see call()); the open refusal too, but its event.
+  [[nodiscard, gnu::always_inline]] guard_type try_guard() noexcept {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
     // Open and not yet due for a probe: a refusal that needs no refusal
@@ -221,7 +283,7 @@ class circuit_breaker {
     if (!detail::plain_closed(w)) [[unlikely]] {
       refusal r;
       auto g = admit_other_states(w, &r);
-      if (!g) return call_result<R>::refusal(options_.name, r.in, r.retry_after, std::move(r.last_failure));
+      if (!g) return call_result<R>::refusal(std::string(name_), r.in, r.retry_after, std::move(r.last_failure));
       t = g.release();  // settled below on every path
     }
     return run_to_result<R>(t, fn, std::forward<Args>(args)...);
@@ -236,7 +298,7 @@ class circuit_breaker {
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
     refusal r;
     auto g = admit_other_states(w, &r);
-    if (!g) throw open_circuit_error(options_.name, r.in, r.retry_after, std::move(r.last_failure));
+    if (!g) throw open_circuit_error(std::string(name_), r.in, r.retry_after, std::move(r.last_failure));
     return g;
   }
 
@@ -248,15 +310,18 @@ class circuit_breaker {
   /// predicate's exception propagates instead. A callable returning an
   /// awaitable is refused at compile time (use `co_call`), and so is a
   /// result type the predicate looks at results but cannot classify.
+  // Always inlined, as are the closed-state admission and success inside:
+  // a program with many call sites would otherwise call an out-of-line
+  // copy of all of it (benchmarks/README.md, "Scale"). Every other state
+  // is handled out of line.
   template <class F, class... Args>
     requires std::invocable<F&, Args...>
-  std::invoke_result_t<F&, Args...> call(F&& fn, Args&&... args) {
+  [[gnu::always_inline]] std::invoke_result_t<F&, Args...> call(F&& fn, Args&&... args) {
     check_result_type<std::invoke_result_t<F&, Args...>>();
     const auto w = word_.load(std::memory_order_acquire);
     // Closed: no permit object, the admission word is all it needs.
     if (detail::plain_closed(w)) [[likely]] return run(detail::ticket{w}, fn, std::forward<Args>(args)...);
-    auto g = guard();  // admits (a probe, a timed call) or throws
-    return run(g.release(), fn, std::forward<Args>(args)...);  // run() settles it on every path
+    return call_other_states(fn, std::forward<Args>(args)...);
   }
 
   /// A callable that forwards its arguments to `fn` through `call()`. It
@@ -281,9 +346,9 @@ class circuit_breaker {
     if (detail::state_of(w) == state::open && now_ns() >= open_until_.load(std::memory_order_relaxed)) {
       w = enter_half_open(w);
     }
-    if (probe_timeout_ != 0 && detail::state_of(w) == state::half_open && detail::probes_of(w) != 0) {
+    if (probe_timeout() != 0 && detail::state_of(w) == state::half_open && detail::probes_of(w) != 0) {
       const auto now = now_ns();
-      if (now >= probe_deadline_.load(std::memory_order_relaxed)) {
+      if (now >= probe_deadline()) {
         w = expire_probes(w, now);
         // As admission does: an open spell already over (the clock's end)
         // is half_open at once.
@@ -334,12 +399,35 @@ class circuit_breaker {
   template <class F>
     requires std::invocable<F&, const event&>
   [[nodiscard]] subscription on_event(F&& listener, event_filter filter = event_filter::all) {
-    return detail::subscribe(listeners_, std::forward<F>(listener), filter);
+    return detail::subscribe(own_listeners(), std::forward<F>(listener), filter);
   }
 
  private:
   friend guard_type;
   friend struct detail::breaker_access;
+
+  // Indexes into tallies_.
+  static constexpr std::size_t succeeded = 0;
+  static constexpr std::size_t rejected = 1;
+  static constexpr std::size_t pinned = 2;    // a set's callers in (breaker_access::pin)
+  static constexpr std::size_t unpinned = 3;  // and out again
+  static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
+
+  // What only a breaker that failed, changed state, has listeners or is
+  // shared with a fleet needs: made then (cold_locked()), freed with it.
+  struct cold_state {
+    std::atomic<std::uint64_t> generation{0};
+    std::atomic<std::int64_t> probe_deadline{never};  // oldest probe's admission + probe_timeout
+    std::atomic<detail::fleet_gate*> fleet{nullptr};   // attached by a fleet integration
+    std::atomic<std::uint64_t> listener_errors{0};
+    std::shared_ptr<detail::listener_list> listeners;  // made at the first on_event()
+    std::vector<std::int64_t> probe_admissions;        // outstanding probes, with a probe_timeout
+    std::exception_ptr open_error;                     // the failure behind the latest change to open
+    std::uint32_t probe_successes = 0;
+    std::uint64_t failures = 0, ignored = 0, slow = 0, stale_outcomes = 0;
+    call_counts base{};  // totals at the last transition
+    transition_counts transitions{};
+  };
 
   // metrics() once the lazy changes are done.
   [[nodiscard]] metrics_type snapshot() const {
@@ -348,17 +436,20 @@ class circuit_breaker {
     const auto w = word_.load(std::memory_order_relaxed);
     metrics_type m;
     m.state = detail::state_of(w);
-    m.generation = generation_.load(std::memory_order_relaxed);
     m.window = recorder_.figures(std::chrono::nanoseconds(now));
     m.total = totals_locked();
-    m.since_transition = {.successes = m.total.successes - base_.successes,
-                          .failures = m.total.failures - base_.failures,
-                          .ignored = m.total.ignored - base_.ignored,
-                          .rejections = m.total.rejections - base_.rejections,
-                          .slow = m.total.slow - base_.slow};
-    m.stale_outcomes = stale_outcomes_;
-    m.listener_errors = listener_errors_.load(std::memory_order_relaxed);
-    m.transitions = transitions_;
+    m.since_transition = m.total;
+    if (const auto* c = cold_.load(std::memory_order_relaxed)) {
+      m.generation = c->generation.load(std::memory_order_relaxed);
+      m.since_transition = {.successes = m.total.successes - c->base.successes,
+                            .failures = m.total.failures - c->base.failures,
+                            .ignored = m.total.ignored - c->base.ignored,
+                            .rejections = m.total.rejections - c->base.rejections,
+                            .slow = m.total.slow - c->base.slow};
+      m.stale_outcomes = c->stale_outcomes;
+      m.listener_errors = c->listener_errors.load(std::memory_order_relaxed);
+      m.transitions = c->transitions;
+    }
     m.last_transition = to_time_point(last_transition_);
     if (m.state == state::open) m.open_until = to_time_point(open_until_.load(std::memory_order_relaxed));
     return m;
@@ -402,10 +493,18 @@ class circuit_breaker {
   }
 
 #if defined(__cpp_exceptions)
+  // call() in any state but a plain closed one: admits (a probe, a timed
+  // call) or throws, then runs.
+  template <class F, class... Args>
+  [[gnu::noinline]] std::invoke_result_t<F&, Args...> call_other_states(F& fn, Args&&... args) {
+    auto g = guard();
+    return run(g.release(), fn, std::forward<Args>(args)...);  // run() settles it on every path
+  }
+
   // call() once admitted: runs fn and settles `t` on every path (success,
   // the result as classified, or the exception before rethrowing it).
   template <class F, class... Args>
-  std::invoke_result_t<F&, Args...> run(const detail::ticket& t, F& fn, Args&&... args) {
+  [[gnu::always_inline]] std::invoke_result_t<F&, Args...> run(const detail::ticket& t, F& fn, Args&&... args) {
     using R = std::invoke_result_t<F&, Args...>;
     if constexpr (std::is_void_v<R>) {
       try {
@@ -486,7 +585,7 @@ class circuit_breaker {
   // The word's fixed flags: calls are timed when slow calls count or
   // `time_calls` asks for it.
   [[nodiscard]] detail::word_t flags() const noexcept {
-    return slow_call_ != 0 || options_.time_calls ? detail::timed_bit : 0;
+    return config_->slow_call_ns != 0 || config_->options.time_calls ? detail::timed_bit : 0;
   }
 
   // ---- Time ---------------------------------------------------------------
@@ -521,7 +620,18 @@ class circuit_breaker {
     }
   }
 
-  static std::int64_t checked(const Counter& counter, const circuit::options& o, const Clock& clock) {
+  // The checked configuration: throws std::invalid_argument naming the
+  // field (see the constructor).
+  static std::shared_ptr<const detail::breaker_config<Counter>> make_config(Counter counter, circuit::options o,
+                                                                           const Clock& clock) {
+    checked(counter, o, clock);
+    const auto slow = o.slow_call ? o.slow_call->count() : 0;
+    const auto probe_timeout = o.probe_timeout ? o.probe_timeout->count() : 0;
+    return std::make_shared<const detail::breaker_config<Counter>>(
+        detail::breaker_config<Counter>{std::move(o), std::move(counter), slow, probe_timeout});
+  }
+
+  static void checked(const Counter& counter, const circuit::options& o, const Clock& clock) {
     counter.validate();
     circuit::validate(o);
     const std::optional<std::int64_t> now = detail::now_ns(clock);
@@ -540,7 +650,6 @@ class circuit_breaker {
     if constexpr (requires { std::chrono::nanoseconds(counter.window); }) {
       require_fits_clock(std::chrono::nanoseconds(counter.window), std::nullopt, "counter", "window");
     }
-    return o.slow_call ? o.slow_call->count() : 0;
   }
 
   // ---- Admission ----------------------------------------------------------
@@ -553,16 +662,16 @@ class circuit_breaker {
         case state::disabled:  // every call passes, no probe limit
           return guard_type(*this, {w, timed(w) ? now_ns() : 0});
         case state::half_open: {
-          if (probe_timeout_ != 0) {
+          if (probe_timeout() != 0) {
             const auto now = now_ns();
-            if (detail::probes_of(w) != 0 && now >= probe_deadline_.load(std::memory_order_relaxed)) {
+            if (detail::probes_of(w) != 0 && now >= probe_deadline()) {
               w = expire_probes(w, now);
               continue;
             }
             return admit_timed_probe(now, why);
           }
-          if (detail::probes_of(w) >= probe_limit_) return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
-          if (auto* fleet = fleet_.load(std::memory_order_acquire)) return admit_fleet_probe(w, *fleet, why);
+          if (detail::probes_of(w) >= probe_limit()) return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
+          if (auto* fleet = fleet_gate()) return admit_fleet_probe(w, *fleet, why);
           const auto at = timed(w) ? now_ns() : 0;
           if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
             return guard_type(*this, {w, at});
@@ -591,27 +700,28 @@ class circuit_breaker {
   // admission time is listed before anyone checks the deadline. (With a
   // probe_timeout every change of the probe bits is made under the lock.)
   guard_type admit_timed_probe(std::int64_t now, refusal* why) noexcept {
-    auto* fleet = fleet_.load(std::memory_order_acquire);
+    auto* fleet = fleet_gate();
     if (fleet != nullptr) {
       // Ask the fleet only for a probe that has a local slot.
       const auto w = word_.load(std::memory_order_acquire);
       if (detail::state_of(w) != state::half_open) return admit_other_states(w, why);
-      if (detail::probes_of(w) >= probe_limit_ || !fleet->take_probe()) {
+      if (detail::probes_of(w) >= probe_limit() || !fleet->take_probe()) {
         return refuse(w, std::chrono::nanoseconds::zero(), why, now);
       }
     }
     std::unique_lock lock(mutex_);
     const auto w = word_.load(std::memory_order_relaxed);
-    if (detail::state_of(w) != state::half_open || detail::probes_of(w) >= probe_limit_) {
+    if (detail::state_of(w) != state::half_open || detail::probes_of(w) >= probe_limit()) {
       lock.unlock();
       if (fleet != nullptr) fleet->probe_settled(outcome::ignored);  // the reservation goes back unused
       if (detail::state_of(w) == state::half_open) return refuse(w, std::chrono::nanoseconds::zero(), why, now);
       return admit_other_states(word_.load(std::memory_order_acquire), why);  // it changed state meanwhile
     }
     word_.store(w + detail::one_probe, std::memory_order_release);
-    probe_admissions_.push_back(now);
-    probe_deadline_.store(std::min(probe_deadline_.load(std::memory_order_relaxed), saturating_add(now, probe_timeout_)),
-                          std::memory_order_relaxed);
+    auto& cold = cold_locked();
+    cold.probe_admissions.push_back(now);  // out of memory here terminates (noexcept)
+    const auto deadline = std::min(cold.probe_deadline.load(std::memory_order_relaxed), saturating_add(now, probe_timeout()));
+    cold.probe_deadline.store(deadline, std::memory_order_relaxed);
     return guard_type(*this, {w, now});
   }
 
@@ -620,7 +730,7 @@ class circuit_breaker {
   guard_type admit_fleet_probe(detail::word_t w, detail::fleet_gate& fleet, refusal* why) noexcept {
     if (!fleet.take_probe()) return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
     const auto at = timed(w) ? now_ns() : 0;
-    while (detail::state_of(w) == state::half_open && detail::probes_of(w) < probe_limit_) {
+    while (detail::state_of(w) == state::half_open && detail::probes_of(w) < probe_limit()) {
       if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
         return guard_type(*this, {w, at});
       }
@@ -637,7 +747,7 @@ class circuit_breaker {
       *why = {s, retry_after, nullptr};
       if (s != state::isolated) {
         std::lock_guard lock(mutex_);
-        why->last_failure = open_error_;
+        if (const auto* cold = cold_.load(std::memory_order_relaxed)) why->last_failure = cold->open_error;
       }
     }
     if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
@@ -665,7 +775,7 @@ class circuit_breaker {
     return change_state(now, [&]() -> std::optional<transition> {
       const auto w = word_.load(std::memory_order_relaxed);
       if (detail::state_of(w) != state::half_open || detail::generation_of(w) != detail::generation_of(seen) ||
-          probe_admissions_.empty() || now < probe_deadline_.load(std::memory_order_relaxed)) {
+          cold_locked().probe_admissions.empty() || now < probe_deadline()) {
         return std::nullopt;
       }
       return transition{state::open, transition_cause::probe_timed_out};
@@ -682,8 +792,8 @@ class circuit_breaker {
         // Already there: trip() restarts the open duration, without a new
         // generation or an event; isolate() and disable() do nothing.
         if (to == state::open) {
-          open_until_.store(saturating_add(now, backoff_.next(false).count()), std::memory_order_relaxed);
-          open_error_ = nullptr;
+          open_until_.store(saturating_add(now, backoff_.next(config_->options.open_for, false).count()), std::memory_order_relaxed);
+          cold_locked().open_error = nullptr;
         }
         return std::nullopt;
       }
@@ -748,7 +858,8 @@ class circuit_breaker {
                                             : std::uint64_t{0};
       how.elapsed = std::chrono::nanoseconds(
           static_cast<std::int64_t>(std::min<std::uint64_t>(span, std::numeric_limits<std::int64_t>::max())));
-      if (o == outcome::success && slow_call_ != 0 && span > static_cast<std::uint64_t>(slow_call_)) {
+      if (const auto slow = config_->slow_call_ns;
+          o == outcome::success && slow != 0 && span > static_cast<std::uint64_t>(slow)) {
         o = outcome::failure;
         how.slow = true;
       }
@@ -829,38 +940,39 @@ class circuit_breaker {
                                               : event_kind::ignored;
     // A probe of a breaker shared with a fleet: the fleet hears how it went
     // (a stale one as ignored), after the lock.
-    auto* const fleet = t.admitted_in() == state::half_open ? fleet_.load(std::memory_order_acquire) : nullptr;
+    auto* const fleet = t.admitted_in() == state::half_open ? fleet_gate() : nullptr;
     outcome for_fleet = outcome::ignored;
     (void)change_state(
         now,
         [&]() -> std::optional<transition> {
           const auto w = word_.load(std::memory_order_relaxed);
+          auto& cold = cold_locked();
           const bool current = detail::generation_of(w) == t.generation();
           const bool probe = current && t.admitted_in() == state::half_open;
           assert(!probe || detail::probes_of(w) > 0);  // I3: a current probe holds a slot
           if (probe) probe_settled(t);
           if (probe) for_fleet = o;
-          if (!current) ++stale_outcomes_;
+          if (!current) ++cold.stale_outcomes;
           switch (o) {
             case outcome::success:
               tallies_.add(succeeded);
               if (!probe) return std::nullopt;
               // Shared with a fleet: the fleet counts probe successes and closes it.
-              if (fleet == nullptr && ++probe_successes_ >= options_.success_threshold) {
+              if (fleet == nullptr && ++cold.probe_successes >= config_->options.success_threshold) {
                 return transition{state::closed, transition_cause::probes_succeeded};
               }
               give_back_probe();
               return std::nullopt;
             case outcome::failure:
-              ++failures_;
-              if (how.slow) ++slow_;
+              ++cold.failures;
+              if (how.slow) ++cold.slow;
               if (probe) return transition{state::open, transition_cause::probe_failed, how.error};
               if (current && t.admitted_in() == state::closed && recorder_.on_failure(std::chrono::nanoseconds(now))) {
                 return transition{state::open, transition_cause::counter_tripped, how.error};
               }
               return std::nullopt;
             case outcome::ignored:
-              ++ignored_;
+              ++cold.ignored;
               if (probe) give_back_probe();
               return std::nullopt;
           }
@@ -942,20 +1054,20 @@ class circuit_breaker {
   // Under the lock: a probe of the current spell settled; with a
   // probe_timeout, its admission leaves the list the deadline comes from.
   void probe_settled(const detail::ticket& t) noexcept {
-    if (probe_timeout_ == 0) return;
-    if (const auto i = std::find(probe_admissions_.begin(), probe_admissions_.end(), t.admitted_at);
-        i != probe_admissions_.end()) {
-      *i = probe_admissions_.back();
-      probe_admissions_.pop_back();
+    if (probe_timeout() == 0) return;
+    auto& admissions = cold_locked().probe_admissions;
+    if (const auto i = std::find(admissions.begin(), admissions.end(), t.admitted_at); i != admissions.end()) {
+      *i = admissions.back();
+      admissions.pop_back();
     }
-    const auto oldest = std::min_element(probe_admissions_.begin(), probe_admissions_.end());
-    probe_deadline_.store(oldest == probe_admissions_.end() ? never : saturating_add(*oldest, probe_timeout_),
+    const auto oldest = std::min_element(admissions.begin(), admissions.end());
+    cold_locked().probe_deadline.store(oldest == admissions.end() ? never : saturating_add(*oldest, probe_timeout()),
                           std::memory_order_relaxed);
   }
 
   [[gnu::noinline, gnu::cold]] void note_stale() noexcept {
     std::lock_guard lock(mutex_);
-    ++stale_outcomes_;
+    ++cold_locked().stale_outcomes;
   }
 
   // ---- Transitions (the table at the top of this file) ---------------------
@@ -1001,37 +1113,38 @@ class circuit_breaker {
     const auto to = t.to;
     const auto cause = t.cause;
     const auto from = detail::state_of(word_.load(std::memory_order_relaxed));
-    const auto generation = generation_.load(std::memory_order_relaxed) + 1;
-    generation_.store(generation, std::memory_order_relaxed);
-    probe_successes_ = 0;
-    probe_admissions_.clear();
-    probe_deadline_.store(never, std::memory_order_relaxed);
+    auto& cold = cold_locked();
+    const auto generation = cold.generation.load(std::memory_order_relaxed) + 1;
+    cold.generation.store(generation, std::memory_order_relaxed);
+    cold.probe_successes = 0;
+    cold.probe_admissions.clear();
+    cold.probe_deadline.store(never, std::memory_order_relaxed);
     change c{.happened = true, .from = from, .to = to, .cause = cause, .generation = generation, .at = now};
     switch (to) {
       case state::open: {  // tripped by the counter, a failed or timed-out probe, or trip()
         const bool grow =
             cause == transition_cause::probe_failed || cause == transition_cause::probe_timed_out || t.grow;
-        const auto d = backoff_.next(grow);
+        const auto d = backoff_.next(config_->options.open_for, grow);
         const auto until = t.open_until.value_or(saturating_add(now, d.count()));
         open_until_.store(until, std::memory_order_relaxed);
-        open_error_ = std::move(t.error);
+        cold.open_error = std::move(t.error);
         c.open_for = t.open_until ? std::chrono::nanoseconds(until > now ? until - now : 0) : d;
         break;
       }
       case state::closed:  // reset() or enough probe successes
         backoff_.restart();
-        open_error_ = nullptr;
+        cold.open_error = nullptr;
         break;
       case state::isolated:  // isolate()
       case state::disabled:  // disable()
-        open_error_ = nullptr;
+        cold.open_error = nullptr;
         break;
-      case state::half_open:  // open_for has passed; open_error_ stays for its refusals
+      case state::half_open:  // open_for has passed; open_error stays for its refusals
         break;
     }
     last_transition_ = now;
-    base_ = totals_locked();
-    transitions_.add(from, to);
+    cold.base = totals_locked();
+    cold.transitions.add(from, to);
     // Publishes everything above (I2); the new word holds no probe (I3).
     word_.store(detail::make_word(to, generation, flags()), std::memory_order_release);
     // After the word: a lock-free success that sees the reset (a recorder's
@@ -1047,19 +1160,20 @@ class circuit_breaker {
   // The generation a 32-bit word generation `low` stands for: the latest
   // one with those low bits (I4).
   [[nodiscard]] std::uint64_t widen(std::uint32_t low) const noexcept {
-    const auto now = generation_.load(std::memory_order_relaxed);
+    const auto* cold = cold_.load(std::memory_order_acquire);
+    const auto now = cold != nullptr ? cold->generation.load(std::memory_order_relaxed) : 0;
     return now - static_cast<std::uint32_t>(static_cast<std::uint32_t>(now) - low);
   }
 
   // True when a listener of this breaker, or of the set it belongs to,
   // takes events of kind `k`: two independent relaxed loads.
   [[nodiscard, gnu::always_inline]] bool hears(event_kind k) const noexcept {
-    return listeners_->wants(k) || (set_listeners_ != nullptr && set_listeners_->wants(k));
+    return listeners_.load(std::memory_order_relaxed)->wants(k) || set_listeners_->wants(k);
   }
 
   void announce(const change& c) const noexcept {
     if (!c.happened || !hears(event_kind::state_change)) return;
-    event e{.kind = event_kind::state_change, .name = options_.name, .from = c.from, .to = c.to};
+    event e{.kind = event_kind::state_change, .name = name_, .from = c.from, .to = c.to};
     e.generation = c.generation;
     e.cause = c.cause;
     e.open_for = c.open_for;
@@ -1069,7 +1183,7 @@ class circuit_breaker {
 
   // `now`: the time, when the refusal read the clock.
   [[gnu::noinline, gnu::cold]] void announce_rejection(detail::word_t w, std::optional<std::int64_t> now) const noexcept {
-    event e{.kind = event_kind::rejected, .name = options_.name, .from = detail::state_of(w), .to = detail::state_of(w)};
+    event e{.kind = event_kind::rejected, .name = name_, .from = detail::state_of(w), .to = detail::state_of(w)};
     e.generation = widen(detail::generation_of(w));
     if (now) e.time = std::chrono::nanoseconds(*now);
     dispatch(e);
@@ -1077,7 +1191,7 @@ class circuit_breaker {
 
   void emit_outcome(event_kind kind, const detail::ticket& t, const settlement& how) const noexcept {
     if (!hears(kind)) return;
-    event e{.kind = kind, .name = options_.name, .from = t.admitted_in(), .to = t.admitted_in()};
+    event e{.kind = kind, .name = name_, .from = t.admitted_in(), .to = t.admitted_in()};
     if (kind == event_kind::failure) e.error = how.error;
     e.generation = widen(t.generation());
     e.time = how.time;
@@ -1087,17 +1201,64 @@ class circuit_breaker {
   }
 
   [[gnu::noinline]] void dispatch(const event& e) const noexcept {
-    auto failed = listeners_->dispatch(e);
-    if (set_listeners_ != nullptr) failed += set_listeners_->dispatch(e);
-    if (failed != 0) listener_errors_.fetch_add(failed, std::memory_order_relaxed);
+    // Only to a list that takes the kind: the empty list every breaker
+    // starts with is shared, and dispatching enters its reader gate.
+    const auto* own = listeners_.load(std::memory_order_acquire);
+    const auto failed = (own->wants(e.kind) ? own->dispatch(e) : 0) +
+                        (set_listeners_->wants(e.kind) ? set_listeners_->dispatch(e) : 0);
+    if (failed != 0) [[unlikely]] {
+      std::lock_guard lock(mutex_);
+      cold_locked().listener_errors.fetch_add(failed, std::memory_order_relaxed);
+    }
   }
 
   [[nodiscard]] call_counts totals_locked() const noexcept {
-    return {.successes = tallies_.sum(succeeded),
-            .failures = failures_,
-            .ignored = ignored_,
-            .rejections = tallies_.sum(rejected),
-            .slow = slow_};
+    call_counts t{.successes = tallies_.sum(succeeded), .rejections = tallies_.sum(rejected)};
+    if (const auto* cold = cold_.load(std::memory_order_relaxed)) {
+      t.failures = cold->failures;
+      t.ignored = cold->ignored;
+      t.slow = cold->slow;
+    }
+    return t;
+  }
+
+  // ---- What only a busy breaker needs --------------------------------------
+
+  // Under mutex_: the cold state, made at first need. Out of memory here
+  // (a few hundred bytes, once per breaker) terminates: the paths that
+  // need it are noexcept.
+  cold_state& cold_locked() const noexcept {
+    if (auto* c = cold_.load(std::memory_order_relaxed)) [[likely]] return *c;
+    return make_cold_locked();
+  }
+  [[gnu::noinline]] cold_state& make_cold_locked() const noexcept {
+    auto* c = new cold_state{};
+    cold_.store(c, std::memory_order_release);  // read without the lock by probe_deadline(), fleet_gate(), widen()
+    return *c;
+  }
+
+  // Lock-free readers of the cold state (defaults while there is none).
+  [[nodiscard]] std::int64_t probe_deadline() const noexcept {
+    const auto* c = cold_.load(std::memory_order_acquire);
+    return c != nullptr ? c->probe_deadline.load(std::memory_order_relaxed) : never;
+  }
+  [[nodiscard]] detail::fleet_gate* fleet_gate() const noexcept {
+    const auto* c = cold_.load(std::memory_order_acquire);
+    return c != nullptr ? c->fleet.load(std::memory_order_acquire) : nullptr;
+  }
+
+  [[nodiscard]] std::int64_t probe_timeout() const noexcept { return config_->probe_timeout_ns; }
+  [[nodiscard]] std::uint32_t probe_limit() const noexcept { return config_->options.half_open_max_calls; }
+
+  // This breaker's own listener list, made at the first subscription.
+  std::shared_ptr<detail::listener_list>& own_listeners() {
+    std::lock_guard lock(mutex_);
+    auto& cold = cold_locked();
+    if (cold.listeners == nullptr) {
+      cold.listeners = std::make_shared<detail::listener_list>();
+      listeners_.store(cold.listeners.get(), std::memory_order_release);
+    }
+    return cold.listeners;
   }
 
   // Debug builds count live permits, so that the destructor can tell one
@@ -1113,53 +1274,33 @@ class circuit_breaker {
 #endif
   }
 
-  // Indexes into tallies_.
-  static constexpr std::size_t succeeded = 0;
-  static constexpr std::size_t rejected = 1;
-  static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
 
   // State-machine members are mutable: a const breaker still moves from
   // open to half_open when its state is read (the lazy transition).
 
-  // Read on every call: the word, and what the open path compares with.
-  alignas(detail::cache_line) mutable std::atomic<detail::word_t> word_{0};
+  // Read on every call: the word, what the open path compares with, and
+  // whether anyone listens, here or to the set this breaker belongs to (a
+  // list that wants nothing until someone subscribes; two independent
+  // loads after these), and this thread's tallies.
+  mutable std::atomic<detail::word_t> word_{0};
   mutable std::atomic<std::int64_t> open_until_{0};
-  // Read on every call too: is anyone listening, here or to the set this
-  // breaker belongs to? Side by side, so that asking takes two independent
-  // loads after these.
-  const std::shared_ptr<detail::listener_list> listeners_ = std::make_shared<detail::listener_list>();
-  std::shared_ptr<const detail::listener_list> set_listeners_;
+  std::atomic<const detail::listener_list*> listeners_;
+  const detail::listener_list* set_listeners_;
+  // Written per success and per rejection (and by a set's pins), each
+  // thread in its own lane cell, made at the thread's first call here.
+  detail::striped_counters<4> tallies_;
   [[no_unique_address]] Clock clock_;
   [[no_unique_address]] ErrorPredicate predicate_;
-  const std::int64_t slow_call_;      // 0: slow calls are not counted
-  const std::int64_t probe_timeout_;  // 0: probes never time out
-  const std::uint32_t probe_limit_;
-  const circuit::options options_;
-  const Counter counter_settings_;
+  const std::shared_ptr<const detail::breaker_config<Counter>> config_;
+  std::string_view name_;  // config_'s, or the set's copy of the peer id
   mutable typename Counter::recorder recorder_;
 
-  // Written per success and per rejection, each thread in its own lane.
-  detail::striped_counters<2> tallies_;
-
   // The rest changes only under mutex_ (the atomics are read without it).
-  mutable std::mutex mutex_;
-  mutable detail::backoff backoff_;
-  mutable std::atomic<std::uint64_t> generation_{0};
-  mutable std::atomic<std::int64_t> probe_deadline_{never};  // oldest probe's admission + probe_timeout
-  mutable std::vector<std::int64_t> probe_admissions_;        // outstanding probes, with a probe_timeout
-  mutable std::exception_ptr open_error_;                     // the failure behind the latest change to open
-  mutable std::uint32_t probe_successes_ = 0;
-  std::uint64_t failures_ = 0;
-  std::uint64_t ignored_ = 0;
-  std::uint64_t slow_ = 0;
-  std::uint64_t stale_outcomes_ = 0;
+  mutable detail::small_mutex mutex_;
+  std::atomic<std::int32_t> live_permits_{0};  // debug builds only
   mutable std::int64_t last_transition_ = 0;
-  mutable call_counts base_{};  // totals at the last transition
-  mutable transition_counts transitions_{};
-
-  mutable std::atomic<std::uint64_t> listener_errors_{0};
-  std::atomic<detail::fleet_gate*> fleet_{nullptr};  // attached by a fleet integration
-  std::atomic<std::int64_t> live_permits_{0};  // debug builds only
+  mutable detail::backoff backoff_;
+  mutable std::atomic<cold_state*> cold_{nullptr};
 };
 
 }  // namespace circuit

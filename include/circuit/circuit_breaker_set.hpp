@@ -8,7 +8,7 @@
 // after every reader that could see them has left (detail/reader_gate.hpp).
 // A reader writes only to its own thread's cache lines, so threads working
 // on different peers, or on the same peer, do not serialize. A peer in use
-// is pinned (a count striped per thread, like the breaker's tallies), and
+// is pinned (a count kept in the breaker's tally cells, per thread), and
 // eviction never drops a pinned peer.
 
 #include <algorithm>
@@ -101,16 +101,16 @@ class circuit_breaker_set {
       }
       return *this;
     }
-    ~pin() { release(); }
+    [[gnu::always_inline]] ~pin() { release(); }
 
     node* get() const noexcept { return node_; }
 
    protected:
-    void release() noexcept {
+    [[gnu::always_inline]] void release() noexcept {
       // Unpinned on this thread's lane: the lanes' sum is what counts.
       // Release, paired with the acquiring sums before a node is freed: the
       // caller's last use of the breaker happens before its deletion.
-      if (auto* n = std::exchange(node_, nullptr)) n->pins.add(0, ~std::uint64_t{0}, std::memory_order_release);
+      if (auto* n = std::exchange(node_, nullptr)) detail::breaker_access::unpin(n->breaker);
     }
     node* node_;
   };
@@ -161,10 +161,8 @@ class circuit_breaker_set {
   /// defaults' `name` is not used: each breaker is named after its peer id.
   explicit circuit_breaker_set(counter_type counter = {}, circuit::options defaults = {}, clock_type clock = {},
                                error_predicate_type predicate = {})
-      : counter_(std::move(counter)), defaults_(std::move(defaults)), clock_(std::move(clock)),
-        predicate_(std::move(predicate)) {
-    counter_.validate();
-    circuit::validate(defaults_);
+      : clock_(std::move(clock)), predicate_(std::move(predicate)),
+        config_(detail::breaker_access::config_for<Breaker>(std::move(counter), std::move(defaults), clock_)) {
     table_.store(new table(initial_buckets), std::memory_order_seq_cst);
   }
 
@@ -225,7 +223,9 @@ class circuit_breaker_set {
     bool made = false;
     pin p = acquire(as_lookup(peer), [&](const Key& key) {
       made = true;
-      return std::make_unique<node>(key, std::move(counter), named(std::move(opts), key), clock_, predicate_);
+      return std::make_unique<node>(
+          key, detail::breaker_access::config_for<Breaker>(std::move(counter), std::move(opts), clock_), clock_,
+          predicate_);
     });
     node_of(p)->handed_out.store(true, std::memory_order_relaxed);
     return {node_of(p)->breaker, made};
@@ -330,7 +330,7 @@ class circuit_breaker_set {
   /// Thread-safe.
   template <class K, class F, class... Args>
     requires key_for<K, Key, Hash>
-  decltype(auto) call(const K& peer, F&& fn, Args&&... args) {
+  [[gnu::always_inline]] decltype(auto) call(const K& peer, F&& fn, Args&&... args) {
     pin p = acquire(as_lookup(peer));
     return node_of(p)->breaker.call(std::forward<F>(fn), std::forward<Args>(args)...);
   }
@@ -478,13 +478,33 @@ class circuit_breaker_set {
  private:
   friend struct detail::set_access;
 
+  // A string-like key is its breaker's name; another keeps the name beside.
+  struct unnamed {};
+  using name_storage = std::conditional_t<detail::string_like<Key>, unnamed, std::string>;
+
   struct node {
-    template <class... BreakerArgs>
-    explicit node(const Key& k, BreakerArgs&&... args) : key(k), breaker(std::forward<BreakerArgs>(args)...) {}
+    node(const Key& k, std::shared_ptr<const detail::breaker_config<counter_type>> config, const clock_type& clock,
+         const error_predicate_type& predicate)
+        : key(k), name(name_for(k)), breaker(detail::set_peer_t{}, std::move(config), name_view(), clock, predicate) {}
     const Key key;
+    [[no_unique_address]] const name_storage name;
     std::size_t hash = 0;
-    Breaker breaker;
-    detail::striped_counters<1> pins;  // callers inside, summed over lanes
+    Breaker breaker;  // named by a view of `key` or `name`
+
+    static name_storage name_for(const Key& k) {
+      if constexpr (detail::string_like<Key>) {
+        return {};
+      } else {
+        return detail::naming::name_of(k);
+      }
+    }
+    [[nodiscard]] std::string_view name_view() const noexcept {
+      if constexpr (detail::string_like<Key>) {
+        return std::string_view(key);
+      } else {
+        return name;
+      }
+    }
     // Set by get() and try_emplace(): a reference went out, and the set
     // cannot see what it is used for, so the peer is never evicted.
     std::atomic<bool> handed_out{false};
@@ -518,7 +538,7 @@ class circuit_breaker_set {
   // read before its visit, so `visit` may free it. Returns false when
   // stopped early.
   template <class Visit>
-  static bool walk_chain(const link* l, Visit&& visit) {
+  [[gnu::always_inline]] static bool walk_chain(const link* l, Visit&& visit) {
     while (l != nullptr) {
       const link* next = l->next;
       if constexpr (std::is_void_v<std::invoke_result_t<Visit&, const link*>>) {
@@ -542,34 +562,40 @@ class circuit_breaker_set {
 
   // The node for `key` (hashing to `h`) in the chain from `l`, or null.
   template <class K>
-  static node* in_chain(const link* l, const K& key, std::size_t h) {
+  [[gnu::always_inline]] static node* in_chain(const link* l, const K& key, std::size_t h) {
     node* found = nullptr;
     walk_chain(l, [&](const link* at) {
-      if (at->n->hash == h && at->n->key == key) found = at->n;
+      if (at->n->hash == h && same_key(at->n->key, key)) found = at->n;
       return found == nullptr;
     });
     return found;
+  }
+
+  // Key's ==, inline for string ids (a lookup's other big cost after the hash).
+  template <class K>
+  [[gnu::always_inline]] static bool same_key(const Key& stored, const K& key) {
+    if constexpr (detail::string_like<Key> && detail::string_like<K>) {
+      return detail::same_id(std::string_view(stored), std::string_view(key));
+    } else {
+      return stored == key;
+    }
   }
 
   static node* node_of(const pin& p) noexcept { return p.get(); }
 
   static std::string name_of(const Key& key) { return detail::naming::name_of(key); }
 
-  static circuit::options named(circuit::options o, const Key& key) {
-    o.name = name_of(key);
-    return o;
-  }
 
   [[nodiscard]] std::int64_t now_ns() const { return detail::now_ns(clock_); }
 
   // ---- Reading (lock-free) --------------------------------------------------
 
   template <class K>
-  pin find(const K& key, std::size_t h) const {
+  [[gnu::always_inline]] pin find(const K& key, std::size_t h) const {
     const auto section = gate_.enter();
     const auto* t = table_.load(std::memory_order_seq_cst);
     node* found = in_chain(t->buckets[h & t->mask].load(std::memory_order_seq_cst), key, h);
-    if (found != nullptr) found->pins.add(0);
+    if (found != nullptr) detail::breaker_access::pin(found->breaker);
     gate_.leave(section);
     return pin(found);
   }
@@ -606,19 +632,23 @@ class circuit_breaker_set {
   // find_or_create(), throwing std::length_error when the peer cannot be
   // made at the max_peers cap.
   template <class K, class... Make>
-  pin acquire(const K& key, Make&&... make) {
+  [[gnu::always_inline]] pin acquire(const K& key, Make&&... make) {
     pin p = find_or_create(key, std::forward<Make>(make)...);
-    if (node_of(p) == nullptr) {
-      detail::fail<std::length_error>("circuit_breaker_set: max_peers reached and every peer is in use or not closed");
-    }
+    if (node_of(p) == nullptr) [[unlikely]] at_capacity();
     return p;
   }
 
+  [[noreturn, gnu::noinline, gnu::cold]] static void at_capacity() {
+    detail::fail<std::length_error>("circuit_breaker_set: max_peers reached and every peer is in use or not closed");
+  }
+
+  // The peer `key`, pinned, made from the defaults if it is new. Always
+  // inlined with the lookup: the set's call path (the making is not).
   template <class K>
-  pin find_or_create(const K& key) {
-    return find_or_create(key, [&](const Key& k) {
-      return std::make_unique<node>(k, counter_, named(defaults_, k), clock_, predicate_);
-    });
+  [[gnu::always_inline]] pin find_or_create(const K& key) {
+    const auto h = hash_(key);
+    if (pin p = find(key, h); node_of(p) != nullptr) [[likely]] return p;
+    return create(key, h, [this](const Key& k) { return std::make_unique<node>(k, config_, clock_, predicate_); });
   }
 
   // The peer `key`, pinned, made by `make` if it is new; an empty pin (and
@@ -628,9 +658,15 @@ class circuit_breaker_set {
   pin find_or_create(const K& key, Make&& make) {
     const auto h = hash_(key);
     if (pin p = find(key, h); node_of(p) != nullptr) return p;
+    return create(key, h, std::forward<Make>(make));
+  }
+
+  // find_or_create() of a peer not found without the lock.
+  template <class K, class Make>
+  [[gnu::noinline]] pin create(const K& key, std::size_t h, Make&& make) {
     std::lock_guard lock(writer_);
     if (node* n = find_locked(key, h)) {
-      n->pins.add(0);
+      detail::breaker_access::pin(n->breaker);
       return pin(n);
     }
     if (max_peers_ != 0 && size() >= max_peers_ && evict_locked(std::chrono::nanoseconds::min(), 1) == 0) {
@@ -640,8 +676,8 @@ class circuit_breaker_set {
     std::unique_ptr<node> made = make(Key(key));
     made->hash = h;
     made->quiet_since = now_ns();
-    detail::breaker_access::forward_events(made->breaker, events_);
-    made->pins.add(0);
+    detail::breaker_access::forward_events(made->breaker, *events_);
+    detail::breaker_access::pin(made->breaker);
     pin p(made.get());  // unwinding from here unpins
     link_locked(made.get());
     made.release();  // the table owns it now
@@ -758,7 +794,7 @@ class circuit_breaker_set {
 
   void reap_locked() {
     std::erase_if(zombies_, [this](node* z) {
-      if (z->pins.sum(0, std::memory_order_acquire) != 0) return false;
+      if (detail::breaker_access::pins(z->breaker) != 0) return false;
       destroy_locked(z);
       return true;
     });
@@ -770,7 +806,7 @@ class circuit_breaker_set {
   template <class Snapshot>
   static bool evictable(node* n, const Snapshot& m) {
     return m.state == circuit::state::closed && m.window.failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
-           n->pins.sum(0, std::memory_order_acquire) == 0;
+           detail::breaker_access::pins(n->breaker) == 0;
   }
 
   // Evicts up to `limit` evictable peers quiet for at least `idle_for`,
@@ -812,15 +848,15 @@ class circuit_breaker_set {
     return evicted;
   }
 
-  counter_type counter_;
-  circuit::options defaults_;
   [[no_unique_address]] clock_type clock_;
   [[no_unique_address]] error_predicate_type predicate_;
   [[no_unique_address]] Hash hash_;
+  // What every peer made from the defaults shares (checked once).
+  std::shared_ptr<const detail::breaker_config<counter_type>> config_;
 
   std::atomic<table*> table_{nullptr};
   std::atomic<std::size_t> size_{0};
-  mutable detail::reader_gate gate_;  // entering writes only this thread's lane
+  [[no_unique_address]] detail::reader_gate gate_;  // the process-wide readers of sets
 
   std::mutex writer_;
   std::size_t max_peers_ = 0;
@@ -841,7 +877,7 @@ class circuit_breaker_set {
       const auto section = gate_.enter();
       const bool fits = walk_table(*table_.load(std::memory_order_seq_cst), std::memory_order_seq_cst, [&](const link* l) {
         if (pins.size() == pins.capacity()) return false;
-        l->n->pins.add(0);
+        detail::breaker_access::pin(l->n->breaker);
         pins.emplace_back(l->n);
         return true;
       });

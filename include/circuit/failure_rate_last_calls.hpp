@@ -27,13 +27,13 @@ namespace circuit {
 /// Cost of a success: no clock read, no lock, no read-modify-write and no
 /// write to a shared cache line: it loads the epoch (a line only reset()
 /// writes) and its own lane's epoch and count, lets the breaker re-check the
-/// generation, and stores the count to its own lane's line. Threads
-/// beyond the lanes' count (detail/thread_lane.hpp) share one more line and
-/// pay a compare-exchange on it. A failure sums the lanes under the
-/// breaker's lock.
+/// generation, and stores the count to its own lane's cell. Threads
+/// without a lane (detail/thread_lane.hpp) share one more word and pay a
+/// compare-exchange on it. A failure sums the lanes under the breaker's
+/// lock.
 /// Memory: `calls` failure positions (8 bytes each; 512 KiB at the largest
-/// `calls`) on the heap, and 704 bytes (11 cache lines) in the recorder,
-/// whatever the call volume.
+/// `calls`) on the heap, about 80 bytes in the recorder, and a 24-byte cell
+/// per thread lane that recorded a success.
 ///
 /// Thread safety: a settings value; see `recorder` for the live figures.
 struct failure_rate_last_calls {
@@ -110,17 +110,9 @@ class failure_rate_last_calls::recorder {
   template <class Context>
     requires requires(const Context& ctx) { bool(ctx.current()); }
   bool on_success(const Context& ctx) noexcept {
-    const auto lane = detail::this_lane;
-    if (lane >= detail::lane_count) [[unlikely]] return on_success_unowned(ctx);
-    auto& l = lanes_[lane];
-    const auto epoch = epoch_.load(std::memory_order_acquire);
-    const bool same_epoch = l.epoch.load(std::memory_order_relaxed) == epoch;
-    const auto n = same_epoch ? l.count.load(std::memory_order_relaxed) : 0;
-    if (!ctx.current()) [[unlikely]] return false;
-    l.count.store(n + 1, std::memory_order_relaxed);
-    // The count first: a reader that sees the new epoch (acquire) sees it.
-    if (!same_epoch) l.epoch.store(epoch, std::memory_order_release);
-    return true;
+    auto* c = lanes_.mine();
+    if (c == nullptr) [[unlikely]] return on_success_unowned(ctx);
+    return count_in(*c, ctx);
   }
   /// Counts a success (a recorder used on its own: the call is current).
   void on_success() noexcept { (void)on_success(detail::always_current{}); }
@@ -129,7 +121,7 @@ class failure_rate_last_calls::recorder {
   void reset() noexcept {
     // Release: a success that loads the new epoch sees what came before.
     epoch_.store(epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    seen_.fill(0);
+    lanes_.for_each([](lane& l) { l[seen_field].store(0, std::memory_order_relaxed); });
     placed_ = first_ = kept_ = 0;
   }
 
@@ -144,6 +136,8 @@ class failure_rate_last_calls::recorder {
   }
 
  private:
+  using lane = detail::lane_cells<3>::cell;
+  static constexpr std::size_t epoch_field = 0, count_field = 1, seen_field = 2;
   static constexpr int tag_shift = 40;
   static constexpr std::uint64_t count_mask = (std::uint64_t{1} << tag_shift) - 1;
 
@@ -155,9 +149,26 @@ class failure_rate_last_calls::recorder {
   // path needs no more than `calls` of them), which they compare-exchange
   // and the failure path takes (swaps to 0). Mistaking one epoch's tag for
   // another's would take a success stalled across 2^24 resets.
+  // A success in this thread's own cell.
+  template <class Context>
+  [[gnu::always_inline]] bool count_in(lane& l, const Context& ctx) noexcept {
+    const auto epoch = epoch_.load(std::memory_order_acquire);
+    const bool same_epoch = l[epoch_field].load(std::memory_order_relaxed) == epoch;
+    const auto n = same_epoch ? l[count_field].load(std::memory_order_relaxed) : 0;
+    if (!ctx.current()) [[unlikely]] return false;
+    l[count_field].store(n + 1, std::memory_order_relaxed);
+    // The count first: a reader that sees the new epoch (acquire) sees it.
+    if (!same_epoch) l[epoch_field].store(epoch, std::memory_order_release);
+    return true;
+  }
+
+  // This thread's first success here (its cell is made: out of memory on
+  // this noexcept path terminates), or it has no lane.
   template <class Context>
   [[gnu::noinline]] bool on_success_unowned(const Context& ctx) noexcept {
-    if (detail::thread_lane() < detail::lane_count) return on_success(ctx);
+    bool overflow = false;
+    auto& mine = lanes_.mine_or_overflow(overflow);
+    if (!overflow) return count_in(mine, ctx);
     const auto tag = tag_of(epoch_.load(std::memory_order_acquire));
     auto w = shared_.load(std::memory_order_acquire);
     for (;;) {
@@ -173,13 +184,13 @@ class failure_rate_last_calls::recorder {
   void place_successes() const noexcept {
     const auto epoch = epoch_.load(std::memory_order_relaxed);
     std::uint64_t found = 0;
-    for (std::size_t i = 0; i < detail::lane_count; ++i) {
-      if (lanes_[i].epoch.load(std::memory_order_acquire) != epoch) continue;  // none in this epoch yet
+    lanes_.for_each([&](lane& l) {
+      if (l[epoch_field].load(std::memory_order_acquire) != epoch) return;  // none in this epoch yet
       // Within an epoch a lane's count only grows.
-      const auto count = lanes_[i].count.load(std::memory_order_relaxed);
-      found += count - seen_[i];
-      seen_[i] = count;
-    }
+      const auto count = l[count_field].load(std::memory_order_relaxed);
+      found += count - l[seen_field].load(std::memory_order_relaxed);
+      l[seen_field].store(count, std::memory_order_relaxed);
+    });
     const auto tag = tag_of(epoch);
     auto w = shared_.load(std::memory_order_acquire);
     while ((w & ~count_mask) == tag && (w & count_mask) != 0) {
@@ -202,16 +213,14 @@ class failure_rate_last_calls::recorder {
     }
   }
 
-  // Written by its owner alone, with a plain load and store; read by the
-  // failure path. A cache line each.
-  struct alignas(detail::cache_line) lane {
-    std::atomic<std::uint64_t> epoch{0};  // the epoch `count` belongs to (0: none yet)
-    std::atomic<std::uint64_t> count{0};  // successes in that epoch
-  };
-  std::array<lane, detail::lane_count> lanes_;
+  // Per thread lane: the epoch its count belongs to (0: none yet) and the
+  // successes in that epoch, written by the lane's owner alone with a plain
+  // load and store; and how many of them the failure path has placed
+  // (under the breaker's lock, like everything below but the epoch).
+  mutable detail::lane_cells<3> lanes_;
   // Read by every success, written only by reset(); with the settings,
   // which never change.
-  alignas(detail::cache_line) std::atomic<std::uint64_t> epoch_{1};
+  std::atomic<std::uint64_t> epoch_{1};
   double rate_;
   std::uint64_t minimum_calls_;
   std::uint64_t calls_;
@@ -219,11 +228,10 @@ class failure_rate_last_calls::recorder {
 
   // The word of the threads beyond the lanes, and the failure path's own
   // state (under the breaker's lock, figures() too), which takes from it.
-  alignas(detail::cache_line) mutable std::atomic<std::uint64_t> shared_{0};
+  mutable std::atomic<std::uint64_t> shared_{0};
   mutable std::uint64_t placed_ = 0;  // calls placed since reset()
   mutable std::uint64_t first_ = 0;   // ring index of the oldest kept failure
   mutable std::uint64_t kept_ = 0;    // failures among the last `calls`
-  alignas(detail::cache_line) mutable std::array<std::uint64_t, detail::lane_count> seen_{};  // lane counts placed
 };
 
 }  // namespace circuit

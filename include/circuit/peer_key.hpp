@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <circuit/detail/peer_id_bytes.hpp>
+
 namespace circuit {
 
 namespace detail {
@@ -41,9 +43,10 @@ struct transparent_hash {
 
   template <class K>
     requires std::same_as<K, Key> || (detail::string_like<K> && detail::string_like<Key>)
-  [[nodiscard]] std::size_t operator()(const K& key) const noexcept {
+  [[nodiscard, gnu::always_inline]] std::size_t operator()(const K& key) const noexcept {
     if constexpr (detail::string_like<K> && detail::string_like<Key>) {
-      return std::hash<std::string_view>{}(std::string_view(key));
+      // Inline, and fast for short ids (detail/peer_id_bytes.hpp).
+      return static_cast<std::size_t>(detail::hash_id(std::string_view(key)));
     } else {
       return std::hash<K>{}(key);
     }

@@ -18,7 +18,8 @@ namespace circuit {
 ///
 /// Successes are not weighed, so the breaker reads no clock on success.
 /// Memory: `max_failures + 1` time stamps of 8 bytes, whatever the failure
-/// volume: 512 KiB at the largest `max_failures`.
+/// volume (512 KiB at the largest `max_failures`), made at the first
+/// failure: a breaker that never failed holds none.
 struct sliding_window {
   /// Largest accepted `max_failures`: the ring of `max_failures + 1` time
   /// stamps then takes 512 KiB, and a breaker stays within 1 MiB. More
@@ -41,15 +42,17 @@ struct sliding_window {
   /// transition lock (success is a no-op).
   class recorder {
    public:
-    explicit recorder(const sliding_window& s)
-        : window_(s.window), capacity_(s.max_failures + std::size_t{1}),
-          times_(std::make_unique<std::chrono::nanoseconds[]>(capacity_)) {}
+    explicit recorder(const sliding_window& s) : window_(s.window), capacity_(s.max_failures + 1u) {}
 
     // Invariant: while size_ < capacity_, the kept times are [0, size_).
 
     /// Records a failure at `now`; true when more than `max_failures`
     /// failures now lie within the window.
     bool on_failure(std::chrono::nanoseconds now) noexcept {
+      // The ring is made at the first failure: a breaker that never fails
+      // (most peers of a large set) holds none. Out of memory here
+      // terminates (a noexcept path).
+      if (times_ == nullptr) [[unlikely]] times_ = std::make_unique<std::chrono::nanoseconds[]>(capacity_);
       times_[next_] = now;
       next_ = (next_ + 1) % capacity_;
       size_ = std::min(size_ + 1, capacity_);
@@ -64,7 +67,7 @@ struct sliding_window {
 
     [[nodiscard]] counter_figures figures(std::chrono::nanoseconds now) const noexcept {
       std::uint64_t n = 0;
-      for (std::size_t i = 0; i < size_; ++i) n += in_window(times_[i], now) ? 1 : 0;
+      for (std::uint32_t i = 0; i < size_; ++i) n += in_window(times_[i], now) ? 1 : 0;
       return {.failures = n, .successes = 0};
     }
 
@@ -77,10 +80,10 @@ struct sliding_window {
     }
 
     std::chrono::nanoseconds window_;
-    std::size_t capacity_;
-    std::unique_ptr<std::chrono::nanoseconds[]> times_;
-    std::size_t next_ = 0;
-    std::size_t size_ = 0;
+    std::unique_ptr<std::chrono::nanoseconds[]> times_;  // null until the first failure
+    std::uint32_t capacity_;                             // at most 65536
+    std::uint32_t next_ = 0;
+    std::uint32_t size_ = 0;
   };
 };
 

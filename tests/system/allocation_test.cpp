@@ -172,6 +172,7 @@ TEST_CASE("a probe that closes the circuit, and one that reopens it, allocate no
 
 TEST_CASE("a new thread's calls allocate nothing once its first call has claimed a lane") {
   breaker_of<circuit::failure_rate_window> b(quiet(circuit::failure_rate_window{}));
+  b.try_guard().failure();  // the breaker's first failure makes its bookkeeping
   std::uint64_t first = 0, after = 0;
 
   std::thread([&] {
@@ -181,7 +182,10 @@ TEST_CASE("a new thread's calls allocate nothing once its first call has claimed
       b.try_guard().failure();
     });
   }).join();
-  CHECK(first <= 1);  // the thread-exit hook, if the runtime allocates it through operator new
+  // At most: the thread-exit hook (if the runtime allocates it through
+  // operator new), the breaker's cell directory, the lane's first chunk of
+  // cells, and the counter's lane (failure_rate_window keeps slices per lane).
+  CHECK(first <= 5);
   CHECK(after == 0);
   CHECK(b.metrics().total.successes == 1 + calls);
 }

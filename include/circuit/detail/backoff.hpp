@@ -16,15 +16,18 @@ namespace circuit::detail {
 /// calls it under its transition lock.
 class backoff {
  public:
-  explicit backoff(const open_duration& d) : spec_(d) {
-    if (const auto* e = std::get_if<exponential>(&spec_)) {
+  /// Seeds the jitter of `d` (the schedule itself is passed to next(): the
+  /// breaker's configuration holds it, and a set's peers share that).
+  explicit backoff(const open_duration& d) {
+    if (const auto* e = std::get_if<exponential>(&d)) {
       random_.seed(static_cast<std::minstd_rand::result_type>(e->seed ? *e->seed : std::random_device{}()));
     }
   }
 
-  /// The duration of an open spell that starts now; `grow` after a failed
+  /// The duration of an open spell of schedule `spec` (always the same one)
+  /// that starts now; `grow` after a failed
   /// probe (a consecutive re-trip), not for a trip from closed or `trip()`.
-  [[nodiscard]] std::chrono::nanoseconds next(bool grow) {
+  [[nodiscard]] std::chrono::nanoseconds next(const open_duration& spec, bool grow) {
     return std::visit(
         [&](const auto& d) -> std::chrono::nanoseconds {
           if constexpr (std::is_same_v<std::decay_t<decltype(d)>, fixed>) {
@@ -43,7 +46,7 @@ class backoff {
             return std::chrono::nanoseconds(std::clamp<std::int64_t>(static_cast<std::int64_t>(drawn), 1, d.max.count()));
           }
         },
-        spec_);
+        spec);
   }
 
   /// Back to the first step, once the circuit closes.
@@ -56,7 +59,6 @@ class backoff {
     return std::uniform_real_distribution<double>(0.0, 1.0)(random_);
   }
 
-  open_duration spec_;
   double scale_ = 1.0;
   std::minstd_rand random_;  // small: a set may hold many breakers
 };

@@ -35,6 +35,14 @@ class listener_list {
   listener_list& operator=(const listener_list&) = delete;
   ~listener_list() { delete current_.load(std::memory_order_relaxed); }
 
+  /// A list that nobody subscribes to: what a breaker without listeners
+  /// points to, so that asking it costs the same load as asking a real
+  /// list. Never destroyed (breakers may outlive static destruction).
+  [[nodiscard]] static const listener_list& none() {
+    static const auto* const empty = new listener_list;
+    return *empty;
+  }
+
   /// True when a subscribed listener takes events of kind `k`: one relaxed
   /// load, the only cost a breaker pays per call for kinds nobody takes.
   /// (A listener subscribed concurrently may miss events meanwhile.)
@@ -131,7 +139,7 @@ class listener_list {
 
   std::atomic<const snapshot*> current_{nullptr};
   std::atomic<std::uint8_t> wanted_{0};  // union of the listed filters' kinds
-  mutable basic_reader_gate<1> gate_;
+  mutable compact_reader_gate gate_;
   std::mutex writers_;  // guards current_'s replacement, last_id_, retired_
   std::mutex drain_;    // one writer at a time waits for readers
   std::uint64_t last_id_ = 0;
