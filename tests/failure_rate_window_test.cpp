@@ -1,9 +1,12 @@
 // Tests of circuit/failure_rate_window.hpp: the failed share of the calls in
 // a bucketed time window (resilience4j, Polly, Hystrix).
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <latch>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -35,6 +38,14 @@ void succeed(rate_breaker& b, int n = 1) {
     g.success();
   }
 }
+
+// A success context whose call went stale: a reset() came after the
+// breaker's check.
+struct stale_at {
+  ns t;
+  ns operator()() const noexcept { return t; }
+  static bool current() noexcept { return false; }
+};
 
 void fail(rate_breaker& b, int n = 1) {
   for (int i = 0; i < n; ++i) {
@@ -175,7 +186,7 @@ TEST_CASE("failures that left the window no longer weigh in the rule", "[failure
 
 TEST_CASE("successes from several threads are all counted", "[failure_rate_window][threads]") {
   constexpr int per_thread = 20000;
-  const int threads = GENERATE(4, 12);  // 12 is more threads than exclusive lanes
+  const int threads = GENERATE(4, 12);
   CAPTURE(threads);
   circuit::manual_clock clock(tp(3s));
   rate_breaker b(circuit::failure_rate_window{.failure_rate = 0.5, .minimum_calls = 10, .window = 10s, .buckets = 10},
@@ -183,7 +194,10 @@ TEST_CASE("successes from several threads are all counted", "[failure_rate_windo
   {
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&b] {
+      pool.emplace_back([&b, t] {
+        // Every other thread as one that found every lane taken: those
+        // share the recorder's shared lane.
+        if (t % 2 == 1) circuit::detail::this_lane = circuit::detail::overflow_lane;
         for (int i = 0; i < per_thread; ++i) b.try_guard().success();
       });
     }
@@ -195,6 +209,90 @@ TEST_CASE("successes from several threads are all counted", "[failure_rate_windo
   CHECK(m.window.failures == 0);
   CHECK(m.total.successes == expected);
   CHECK(m.state == circuit::state::closed);
+}
+
+TEST_CASE("64 threads recording at once get their own lanes and lose no success", "[failure_rate_window][threads]") {
+  constexpr int threads = 64;
+  constexpr int per_thread = 2000;
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 10, .window = 10s, .buckets = 10};
+  circuit::manual_clock clock(tp(3s));
+  rate_breaker b(settings, {}, clock);
+  circuit::failure_rate_window::recorder r(settings);
+  std::vector<std::size_t> lanes(threads);
+  {
+    std::latch start(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        // Each claims its lane before any can exit and give one back.
+        lanes[static_cast<std::size_t>(t)] = circuit::detail::thread_lane();
+        start.arrive_and_wait();
+        for (int i = 0; i < per_thread; ++i) {
+          b.try_guard().success();
+          // Moving through four slices, a slice entry every 500 successes.
+          r.on_success(3s + ns(1s) * (i / 500));
+        }
+      });
+    }
+    for (auto& t : pool) t.join();
+  }
+  const auto expected = std::uint64_t{threads} * per_thread;
+  CHECK(b.metrics().window.successes == expected);
+  CHECK(b.metrics().total.successes == expected);
+  CHECK(r.figures(6s).successes == expected);
+  CHECK(r.figures(13s).successes == expected / 4 * 3);  // the slice at 3 s has left
+  CHECK(r.figures(13s).failures == 0);
+
+  // Distinct lanes, but for the threads that found every lane taken (the
+  // main thread may hold one); each lane with its own slices here.
+  std::vector<std::size_t> owned;
+  for (const auto lane : lanes) {
+    if (lane < circuit::detail::max_lanes()) owned.push_back(lane);
+  }
+  std::sort(owned.begin(), owned.end());
+  CHECK(std::adjacent_find(owned.begin(), owned.end()) == owned.end());
+  CHECK(owned.size() + 1 >= std::min<std::size_t>(threads, circuit::detail::max_lanes()));
+  CHECK(r.slice_bytes() == (2 + owned.size()) * 128);
+}
+
+TEST_CASE("a thread without a lane counts in the shared lane, with the same rules", "[failure_rate_window][threads]") {
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 4, .window = 4s, .buckets = 4};
+  circuit::failure_rate_window::recorder r(settings);
+  CHECK(r.slice_bytes() == 2 * 64);  // (4 + 1 + 1) words: one line per lane
+  std::thread([&r] {
+    circuit::detail::this_lane = circuit::detail::overflow_lane;
+    for (const auto t : {0s, 1s, 1s, 2s}) r.on_success(t);
+    CHECK(r.figures(2s).successes == 4);
+    CHECK(r.figures(4s).successes == 3);  // slice 0 left
+    // A stale success is dropped, from the shared lane too.
+    CHECK_FALSE(r.on_success(stale_at{2s}));
+    CHECK(r.figures(2s).successes == 4);
+    r.reset();
+    CHECK(r.figures(2s).successes == 0);
+    r.on_success(2s);
+    CHECK(r.figures(2s).successes == 1);
+    CHECK_FALSE(r.on_failure(2s));
+    CHECK_FALSE(r.on_failure(2s));
+    CHECK(r.on_failure(3s));  // 3 of 4
+    // Many slices later, the shared lane's old slots are not read again.
+    r.on_success(ns(1s) * (std::int64_t{1} << 26));
+    CHECK(r.figures(ns(1s) * (std::int64_t{1} << 26)).successes == 1);
+    CHECK(r.figures(ns(1s) * (std::int64_t{1} << 26)).failures == 0);
+  }).join();
+  CHECK(r.slice_bytes() == 2 * 64);  // it took no lane of its own
+}
+
+TEST_CASE("a first success found stale records nothing and leaves no slices behind", "[failure_rate_window]") {
+  const circuit::failure_rate_window settings{.failure_rate = 0.5, .minimum_calls = 100, .window = 10s, .buckets = 10};
+  circuit::failure_rate_window::recorder r(settings);
+  std::thread([&r] {
+    CHECK_FALSE(r.on_success(stale_at{1s}));
+    CHECK(r.figures(1s).successes == 0);
+    CHECK(r.slice_bytes() == 2 * 128);
+    r.on_success(1s);
+    CHECK(r.figures(1s).successes == 1);
+    CHECK(r.slice_bytes() == 3 * 128);
+  }).join();
 }
 
 TEST_CASE("a success never trips, whatever the failed share", "[failure_rate_window]") {
@@ -442,13 +540,46 @@ TEST_CASE("buckets is capped so that the slices stay within 656 KB", "[failure_r
   constexpr auto largest = circuit::failure_rate_window::max_buckets;
   STATIC_REQUIRE(largest == 4096);
   // The most slots a lane keeps: 2 x buckets, with one nanosecond per
-  // bucket and a window just under two per bucket; the recorder keeps
-  // lane_count + 2 lanes of (slots + 1) words, rounded up to cache lines.
-  constexpr std::size_t words_per_lane = (2 * std::size_t{largest} + 1 + 7) / 8 * 8;
-  constexpr std::size_t heap = (circuit::detail::lane_count + 2) * words_per_lane * sizeof(std::uint64_t);
+  // bucket and a window just under two per bucket; a lane is (slots + 1)
+  // words, rounded up to cache lines. The recorder holds two lanes from the
+  // start (failures, threads without a lane) and one per thread lane that
+  // recorded a success, as long as all of them stay within 10 lanes' worth.
+  constexpr std::size_t lane_bytes = (2 * std::size_t{largest} + 1 + 7) / 8 * 8 * sizeof(std::uint64_t);
+  STATIC_REQUIRE(lane_bytes == 65600);
+  constexpr std::size_t heap = 10 * lane_bytes;
   STATIC_REQUIRE(heap == 656000);
   STATIC_REQUIRE(heap + sizeof(circuit::circuit_breaker<circuit::manual_clock, circuit::failure_rate_window>) <
                  1024 * 1024);
+  const circuit::failure_rate_window most{.failure_rate = 0.5, .minimum_calls = 4, .window = 8191ns, .buckets = largest};
+  {
+    circuit::failure_rate_window::recorder idle(most);
+    CHECK(idle.slice_bytes() == 2 * lane_bytes);
+    CHECK(idle.figures(0ns).successes == 0);
+  }
+  {
+    // 12 busy threads at once: the first 8 lanes get slices of their own,
+    // the others count in the shared lane; no success is lost either way.
+    constexpr int threads = 12;
+    constexpr int per_thread = 3000;
+    circuit::failure_rate_window::recorder r(most);
+    std::latch start(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        (void)circuit::detail::thread_lane();
+        start.arrive_and_wait();
+        for (int i = 0; i < per_thread; ++i) r.on_success(ns(i % 3));  // slices 0 to 2
+      });
+    }
+    for (auto& t : pool) t.join();
+    CHECK(r.slice_bytes() == heap);
+    CHECK(r.figures(2ns).successes == std::uint64_t{threads} * per_thread);
+    CHECK(r.figures(8191ns).successes == std::uint64_t{threads} * per_thread / 3 * 2);  // slice 0 left
+    r.reset();
+    CHECK(r.figures(2ns).successes == 0);
+    r.on_success(5ns);
+    CHECK(r.figures(5ns).successes == 1);
+  }
   CHECK(buckets_refusal(largest + 1) == "failure_rate_window.buckets must be between 1 and 4096");
   CHECK_THROWS_AS(rate_breaker(circuit::failure_rate_window{.window = 10s, .buckets = largest + 1}, {},
                                circuit::manual_clock{}),

@@ -30,7 +30,8 @@ namespace circuit::detail {
 
 // The high and low halves of a * b, folded together.
 [[nodiscard, gnu::always_inline]] inline std::uint64_t fold_multiply(std::uint64_t a, std::uint64_t b) noexcept {
-  const auto product = static_cast<unsigned __int128>(a) * b;
+  __extension__ using u128 = unsigned __int128;  // GCC and Clang; __extension__ keeps -Wpedantic quiet
+  const auto product = static_cast<u128>(a) * b;
   return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
 }
 

@@ -61,11 +61,6 @@ inline constexpr std::size_t overflow_lane = unclaimed_lane - 1;
   return words;
 }
 
-// TRANSITIONAL, removed once failure_rate_window uses lane_cells: its
-// first 8 lanes are its own, every other thread shares one more.
-inline constexpr std::size_t lane_count = 8;
-inline constexpr std::size_t shared_lane = lane_count;
-
 /// This thread's lane: an index below max_lanes(), or one of the two
 /// markers above.
 inline thread_local std::size_t this_lane = unclaimed_lane;
