@@ -315,13 +315,17 @@ class failure_rate_window::recorder {
   // for the cell.
   [[gnu::noinline]] lane* made_cell() noexcept {
     if (detail::thread_lane() >= detail::max_lanes()) return nullptr;  // needs no overflow cell here
+#if defined(__cpp_exceptions)
     try {
+#endif
       bool overflow = false;
       lane& c = cells_.mine_or_overflow(overflow);
       return overflow ? nullptr : &c;
+#if defined(__cpp_exceptions)
     } catch (const std::bad_alloc&) {
       return nullptr;
     }
+#endif
   }
 
   template <class Context>
