@@ -5,8 +5,11 @@
 
 #include "catch.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <latch>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <circuit/circuit_breaker.hpp>
@@ -182,4 +185,50 @@ TEST_CASE("a peer watcher hears of the peers there, the new ones and the ones th
   circuit::detail::set_access::unwatch(peers, &late);
   peers.call("x", [] {});
   CHECK(late.added_names.empty());
+}
+
+namespace {
+
+// A gate whose take_probe() waits until the test lets it go.
+struct blocking_gate final : circuit::detail::fleet_gate {
+  std::latch inside{1}, release{1};
+  bool take_probe() noexcept override {
+    inside.count_down();
+    release.wait();
+    return false;
+  }
+  void probe_settled(outcome) noexcept override {}
+};
+
+}  // namespace
+
+TEST_CASE("detaching a fleet gate waits for the thread inside it", "[fleet]") {
+  circuit::manual_clock clock;
+  breaker b{{.threshold = 1}, {.open_for = circuit::fixed{10s}}, clock};
+  blocking_gate gate;
+  fleet_access::attach_fleet(b, &gate);
+  b.trip();
+  clock.advance(10s);
+  std::thread caller([&] { CHECK_FALSE(b.try_guard()); });
+  gate.inside.wait();
+  std::atomic<bool> detached{false};
+  std::thread detacher([&] {
+    fleet_access::attach_fleet(b, nullptr);
+    detached = true;
+  });
+  for (int i = 0; i < 100 && !detached; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK_FALSE(detached);  // the caller is still inside take_probe()
+  gate.release.count_down();
+  caller.join();
+  detacher.join();
+  CHECK(detached);
+}
+
+TEST_CASE("an adopted change can carry this process's own cause", "[fleet]") {
+  half_open_breaker h;
+  std::vector<circuit::transition_cause> causes;
+  auto sub = h.b.on_event([&](const circuit::event& e) { causes.push_back(*e.cause); },
+                          circuit::event_filter::state_changes);
+  CHECK(fleet_access::adopt_fleet_state(h.b, state::closed, {}, false, circuit::transition_cause::probes_succeeded));
+  CHECK(causes == std::vector<circuit::transition_cause>{circuit::transition_cause::probes_succeeded});
 }

@@ -46,6 +46,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -116,21 +117,33 @@ struct breaker_access {
   // ---- The fleet integration (detail/fleet_gate.hpp) ----
 
   // While `g` is attached, half_open probes need its reservations and the
-  // fleet closes the breaker; nullptr detaches. `g` must outlive it.
+  // fleet closes the breaker; nullptr detaches, and returns once no thread
+  // is inside the gate it detached (so the gate may be destroyed then).
+  // Never call it from inside the gate.
   template <class Breaker>
   static void attach_fleet(Breaker& b, fleet_gate* g) noexcept {
-    std::lock_guard lock(b.mutex_);
-    b.cold_locked().fleet.store(g, std::memory_order_release);
+    typename Breaker::cold_state* cold = nullptr;
+    {
+      std::lock_guard lock(b.mutex_);
+      cold = &b.cold_locked();
+      cold->fleet.store(g, std::memory_order_seq_cst);
+    }
+    // Outside the lock: a settling probe holds it while inside the gate.
+    if (g == nullptr) {
+      while (cold->fleet_users.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    }
   }
 
-  // Makes a change decided elsewhere in the fleet (cause `fleet`): `to`,
-  // and for open the time left of its spell; the backoff takes one step
-  // (growing when `backoff_grew`) to stay in step with the fleet. Already
-  // open: only the deadline moves. True when the state changed.
+  // Makes a change decided elsewhere in the fleet: `to`, and for open the
+  // time left of its spell; the backoff takes one step (growing when
+  // `backoff_grew`) to stay in step with the fleet. Already open: only the
+  // deadline moves. Announced with `cause`: `fleet`, or the cause of this
+  // process's own decision that the fleet confirmed (its probe success
+  // that closed the fleet: `probes_succeeded`). True when the state changed.
   template <class Breaker>
   static bool adopt_fleet_state(Breaker& b, state to, std::chrono::nanoseconds open_left = {},
-                                bool backoff_grew = false) {
-    return b.adopt_fleet_state(to, open_left, backoff_grew);
+                                bool backoff_grew = false, transition_cause cause = transition_cause::fleet) {
+    return b.adopt_fleet_state(to, open_left, backoff_grew, cause);
   }
 
   // A set's count of callers inside a peer, kept in the breaker's own
@@ -419,6 +432,7 @@ class circuit_breaker {
     std::atomic<std::uint64_t> generation{0};
     std::atomic<std::int64_t> probe_deadline{never};  // oldest probe's admission + probe_timeout
     std::atomic<detail::fleet_gate*> fleet{nullptr};   // attached by a fleet integration
+    std::atomic<std::uint32_t> fleet_users{0};         // threads inside `fleet` (use_fleet())
     std::atomic<std::uint64_t> listener_errors{0};
     std::shared_ptr<detail::listener_list> listeners;  // made at the first on_event()
     std::vector<std::int64_t> probe_admissions;        // outstanding probes, with a probe_timeout
@@ -671,7 +685,7 @@ class circuit_breaker {
             return admit_timed_probe(now, why);
           }
           if (detail::probes_of(w) >= probe_limit()) return refuse(w, std::chrono::nanoseconds::zero(), why, std::nullopt);
-          if (auto* fleet = fleet_gate()) return admit_fleet_probe(w, *fleet, why);
+          if (const auto use = use_fleet(); use.gate != nullptr) return admit_fleet_probe(w, *use.gate, why);
           const auto at = timed(w) ? now_ns() : 0;
           if (word_.compare_exchange_weak(w, w + detail::one_probe, std::memory_order_acquire)) {
             return guard_type(*this, {w, at});
@@ -700,7 +714,8 @@ class circuit_breaker {
   // admission time is listed before anyone checks the deadline. (With a
   // probe_timeout every change of the probe bits is made under the lock.)
   guard_type admit_timed_probe(std::int64_t now, refusal* why) noexcept {
-    auto* fleet = fleet_gate();
+    const auto use = use_fleet();
+    auto* const fleet = use.gate;
     if (fleet != nullptr) {
       // Ask the fleet only for a probe that has a local slot.
       const auto w = word_.load(std::memory_order_acquire);
@@ -802,7 +817,7 @@ class circuit_breaker {
   }
 
   // A change another process of the fleet made (the table's `fleet` row).
-  bool adopt_fleet_state(state to, std::chrono::nanoseconds open_left, bool backoff_grew) {
+  bool adopt_fleet_state(state to, std::chrono::nanoseconds open_left, bool backoff_grew, transition_cause cause) {
     const auto now = now_ns();
     bool changed = false;
     (void)change_state(now, [&]() -> std::optional<transition> {
@@ -814,7 +829,7 @@ class circuit_breaker {
       }
       if (s == to) return std::nullopt;
       changed = true;
-      transition t{to, transition_cause::fleet};
+      transition t{to, cause};
       if (to == state::open) {
         t.open_until = until;
         t.grow = backoff_grew;
@@ -940,7 +955,8 @@ class circuit_breaker {
                                               : event_kind::ignored;
     // A probe of a breaker shared with a fleet: the fleet hears how it went
     // (a stale one as ignored), after the lock.
-    auto* const fleet = t.admitted_in() == state::half_open ? fleet_gate() : nullptr;
+    const auto use = t.admitted_in() == state::half_open ? use_fleet() : fleet_use{};
+    auto* const fleet = use.gate;
     outcome for_fleet = outcome::ignored;
     (void)change_state(
         now,
@@ -1233,7 +1249,7 @@ class circuit_breaker {
   }
   [[gnu::noinline]] cold_state& make_cold_locked() const noexcept {
     auto* c = new cold_state{};
-    cold_.store(c, std::memory_order_release);  // read without the lock by probe_deadline(), fleet_gate(), widen()
+    cold_.store(c, std::memory_order_release);  // read without the lock by probe_deadline(), use_fleet(), widen()
     return *c;
   }
 
@@ -1242,9 +1258,28 @@ class circuit_breaker {
     const auto* c = cold_.load(std::memory_order_acquire);
     return c != nullptr ? c->probe_deadline.load(std::memory_order_relaxed) : never;
   }
-  [[nodiscard]] detail::fleet_gate* fleet_gate() const noexcept {
-    const auto* c = cold_.load(std::memory_order_acquire);
-    return c != nullptr ? c->fleet.load(std::memory_order_acquire) : nullptr;
+  // The attached fleet gate, held for the life of this object so that a
+  // detach waits for it: no read-modify-write unless one is attached.
+  struct fleet_use {
+    cold_state* cold = nullptr;
+    detail::fleet_gate* gate = nullptr;
+    fleet_use() noexcept = default;
+    fleet_use(cold_state* c, detail::fleet_gate* g) noexcept : cold(c), gate(g) {}
+    fleet_use(fleet_use&& o) noexcept : cold(std::exchange(o.cold, nullptr)), gate(std::exchange(o.gate, nullptr)) {}
+    fleet_use& operator=(fleet_use&&) = delete;
+    ~fleet_use() {
+      if (cold != nullptr) cold->fleet_users.fetch_sub(1, std::memory_order_release);
+    }
+  };
+  [[nodiscard]] fleet_use use_fleet() const noexcept {
+    auto* c = cold_.load(std::memory_order_acquire);
+    if (c == nullptr || c->fleet.load(std::memory_order_relaxed) == nullptr) return {};
+    // Counted in, then loaded: a detach that stores null before it is seen
+    // waits for this count (both seq_cst).
+    c->fleet_users.fetch_add(1, std::memory_order_seq_cst);
+    if (auto* g = c->fleet.load(std::memory_order_seq_cst)) return {c, g};
+    c->fleet_users.fetch_sub(1, std::memory_order_release);
+    return {};
   }
 
   [[nodiscard]] std::int64_t probe_timeout() const noexcept { return config_->probe_timeout_ns; }
