@@ -1184,7 +1184,9 @@ class circuit_breaker {
   // True when a listener of this breaker, or of the set it belongs to,
   // takes events of kind `k`: two independent relaxed loads.
   [[nodiscard, gnu::always_inline]] bool hears(event_kind k) const noexcept {
-    return listeners_.load(std::memory_order_relaxed)->wants(k) || set_listeners_->wants(k);
+    // Acquire (a plain load on x86): a list made by the first on_event() is
+    // seen whole.
+    return listeners_.load(std::memory_order_acquire)->wants(k) || set_listeners_->wants(k);
   }
 
   void announce(const change& c) const noexcept {
