@@ -14,7 +14,9 @@
 // - a fleet gate (detail/fleet_gate.hpp) makes a half_open breaker probe
 //   only with a reservation the engine obtained from the fleet;
 // - what the fleet decided is applied with detail::breaker_access::
-//   adopt_fleet_state(), announced with `transition_cause::fleet`.
+//   adopt_fleet_state(), announced with `transition_cause::fleet`, but for
+//   the close that this process's own probe success completed
+//   (`probes_succeeded` here: a change carries the cause of its maker).
 // Nothing here runs on a caller's thread but the listener and the gate,
 // which only touch atomics and call the owner's wake-up; the network is the
 // backend's.
@@ -88,6 +90,12 @@ inline void validate_shared_name(std::string_view name) {
 /// must be destroyed before the breaker or set it shares; it may outlive
 /// the engine or store (which unshares everything when it goes). Move-only.
 /// Not thread-safe: one owner at a time.
+///
+/// Like destroying a subscription, unsharing waits for what is inside the
+/// breaker's fleet hooks: a call settling a probe (with the listeners it
+/// runs) and a fleet change being applied on the store's thread (with its
+/// listeners). So do not unshare from inside a listener of a shared
+/// breaker, nor while holding a lock that such a listener takes.
 class [[nodiscard]] sharing {
  public:
   sharing() = default;
@@ -181,7 +189,7 @@ class shared_entry : public circuit::detail::fleet_gate {
       case transition_cause::isolated: k = change_kind::isolated; break;
       case transition_cause::disabled: k = change_kind::disabled; break;
       case transition_cause::reset: k = change_kind::reset; break;
-      case transition_cause::probes_succeeded:  // the fleet closes it (the gate)
+      case transition_cause::probes_succeeded:  // the fleet closes it (adopted, reported as a probe success)
       case transition_cause::open_elapsed:      // derived by every process alike
       case transition_cause::fleet:             // adopted, not ours
         return;
@@ -289,6 +297,13 @@ class shared_entry : public circuit::detail::fleet_gate {
   // Applies the fleet's reply (under use_mutex_).
   void apply(const sync_reply& r) {
     for (auto& u : unacked_) u.sent = true;
+    // The fleet generation of our latest probe success the server counted:
+    // if it closed the fleet, that close is ours (adopt()).
+    for (const auto& u : unacked_) {
+      if (r.usable && u.batch.id <= r.acknowledged && u.batch.probe_successes != 0) {
+        counted_probe_generation_ = std::max(counted_probe_generation_, u.batch.probe_generation);
+      }
+    }
     std::erase_if(unacked_, [&](const pending_batch& u) { return u.batch.id <= r.acknowledged; });
     {
       std::lock_guard lock(report_mutex_);
@@ -356,7 +371,7 @@ class shared_entry : public circuit::detail::fleet_gate {
 
   virtual local_view local() const = 0;
   [[nodiscard]] virtual state current() const = 0;
-  virtual void adopt_state(state to, std::int64_t open_left_ns, bool grew) = 0;
+  virtual void adopt_state(state to, std::int64_t open_left_ns, bool grew, transition_cause cause) = 0;
 
  private:
   static constexpr std::size_t max_batches = 64;
@@ -419,10 +434,18 @@ class shared_entry : public circuit::detail::fleet_gate {
     }
     if (!take) return;
     if (is_open(r.fleet_state)) {
-      adopt_state(state::open, r.open_left_ns, r.backoff_grew);
-    } else {
-      adopt_state(r.fleet_state, 0, false);
+      adopt_state(state::open, r.open_left_ns, r.backoff_grew, transition_cause::fleet);
+      return;
     }
+    // A change is announced with the cause of the process that made it: the
+    // close that our own counted probe success completed (the server
+    // closes a half_open spell of generation g into g + 1, made by the
+    // requester) is `probes_succeeded` here, `fleet` everywhere else.
+    const bool closed_by_our_probe = r.fleet_state == state::closed && r.by_requester &&
+                                     local_state == state::half_open && counted_probe_generation_ != 0 &&
+                                     counted_probe_generation_ + 1 == r.generation;
+    adopt_state(r.fleet_state, 0, false,
+                closed_by_our_probe ? transition_cause::probes_succeeded : transition_cause::fleet);
   }
 
   void wake() noexcept {
@@ -450,6 +473,7 @@ class shared_entry : public circuit::detail::fleet_gate {
   std::uint64_t last_failures_ = 0, last_successes_ = 0;
   std::uint64_t changes_at_gather_ = 0;
   std::uint32_t in_flight_at_gather_ = 0, takes_at_gather_ = 0;
+  std::uint64_t counted_probe_generation_ = 0;  // see apply()
   std::int64_t granted_at_ns_ = std::numeric_limits<std::int64_t>::min() / 2;
   std::int64_t gathered_at_ns_ = 0;
   std::deque<pending_batch> unacked_;
@@ -543,9 +567,9 @@ class breaker_entry final : public shared_entry {
     return v;
   }
   [[nodiscard]] state current() const override { return breaker_.current_state(); }
-  void adopt_state(state to, std::int64_t open_left_ns, bool grew) override {
+  void adopt_state(state to, std::int64_t open_left_ns, bool grew, transition_cause cause) override {
     (void)circuit::detail::breaker_access::adopt_fleet_state(breaker_, to, std::chrono::nanoseconds(open_left_ns),
-                                                             grew);
+                                                             grew, cause);
   }
 
  private:
@@ -561,30 +585,20 @@ struct engine_core {
   std::function<void()> wake;  // set once, before anything is shared
   std::map<std::uint64_t, std::weak_ptr<sharing::undo>> undos;
   std::uint64_t next_undo = 1;
-  // Detached entries, kept a while: a call on another thread may still be
-  // inside the gate it loaded just before the detach.
-  std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<shared_entry>>> retired;
 
   void add(std::shared_ptr<shared_entry> e) {
     std::lock_guard lock(mutex);
     entries.push_back(std::move(e));
   }
+  // A detached entry leaves the list; the last owner frees it (no caller
+  // is inside its gate or listener once detached).
   void remove(const shared_entry* e) noexcept {
+    std::shared_ptr<shared_entry> gone;  // freed after the unlock
     std::lock_guard lock(mutex);
     const auto i = std::find_if(entries.begin(), entries.end(), [&](const auto& x) { return x.get() == e; });
     if (i == entries.end()) return;
-    try {
-      retired.emplace_back(std::chrono::steady_clock::now(), std::move(*i));
-    } catch (...) {
-      // Out of memory: freed at once (the gate's users are a few instructions).
-    }
+    gone = std::move(*i);
     entries.erase(i);
-  }
-  // Frees what was retired over a second ago.
-  void reap() {
-    std::lock_guard lock(mutex);
-    const auto before = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-    std::erase_if(retired, [&](auto& r) { return r.first < before; });
   }
   [[nodiscard]] std::vector<std::shared_ptr<shared_entry>> snapshot() {
     std::lock_guard lock(mutex);
@@ -592,7 +606,10 @@ struct engine_core {
   }
 };
 
-// Stops one entry: the engine's thread is done with the breaker afterwards.
+// Stops one entry: the engine's thread is done with the breaker afterwards,
+// and no caller is inside its gate (attach_fleet(nullptr) waits for them),
+// so it may be freed at once. Never from inside the gate or a listener of
+// the breaker, nor under a lock that a caller inside the gate may hold.
 inline void retire(engine_core& core, const std::shared_ptr<shared_entry>& e) noexcept {
   {
     std::lock_guard use(e->use_mutex_);
@@ -639,19 +656,34 @@ class set_sharing final : public sharing::undo, public circuit::detail::peer_wat
   void added(breaker& b) noexcept override {
     auto c = core_.lock();
     if (!c) return;
+    std::shared_ptr<breaker_entry<breaker>> e;
     try {
       validate_shared_name(b.name());
-      auto e = std::make_shared<breaker_entry<breaker>>(b, settings_, c->wake);
+      e = std::make_shared<breaker_entry<breaker>>(b, settings_, c->wake);
       e->attach();
       {
         std::lock_guard lock(mutex_);
         peers_.emplace(&b, e);
       }
-      c->add(std::move(e));
+      c->add(e);
       if (c->wake) c->wake();
     } catch (...) {
-      std::lock_guard lock(c->mutex);
-      if (c->refused.size() < 1000) c->refused.emplace_back(b.name());
+      // Out of memory half-way: no gate may stay attached to an entry
+      // nobody syncs (or that is freed).
+      if (e) {
+        {
+          std::lock_guard lock(mutex_);
+          peers_.erase(&b);
+        }
+        std::lock_guard use(e->use_mutex_);
+        e->detach();
+      }
+      try {
+        std::lock_guard lock(c->mutex);
+        if (c->refused.size() < 1000) c->refused.emplace_back(b.name());
+      } catch (...) {
+        // Out of memory: not listed.
+      }
     }
   }
 
@@ -744,9 +776,14 @@ struct engine_counts {
 /// runs one sync at a time. `Backend` must outlive the engine.
 ///
 /// The fleet's changes are applied, and their events announced, on the
-/// thread that runs `sync_now()`: a listener of a shared breaker may call
-/// `shared()`, `unsynced()`, `fleet_view()` and `counts()` (and a store's
-/// `status()` and `up()`), but not `sync_now()`, `share()` or an unshare.
+/// thread that runs `sync_now()`, announced with `transition_cause::fleet`
+/// (or `probes_succeeded` in the process whose probe success completed the
+/// fleet's count). A listener of a shared breaker may call `shared()`,
+/// `unsynced()`, `fleet_view()` and `counts()` (and a store's `status()`
+/// and `up()`), but not `sync_now()`, `share()` or an unshare; and a
+/// listener of a shared set's peer must not erase peers of that set or
+/// make new ones (which may evict one): a peer going away waits for the
+/// engine's thread to be done with it, which may be running that listener.
 template <class Backend>
   requires backend<Backend>
 class engine {
@@ -789,12 +826,17 @@ class engine {
     } else {
       validate_shared_name(s.name());
       auto e = std::make_shared<detail::breaker_entry<Shared>>(s, settings_, core_->wake);
-      e->attach();
-      core_->add(e);
       auto u = std::make_shared<detail::breaker_undo>();
       u->core = core_;
-      u->entry = std::move(e);
-      register_undo(u, u->id);
+      u->entry = e;
+      register_undo(u, u->id);  // before the attach: a throw leaves nothing attached
+      try {
+        e->attach();
+        core_->add(std::move(e));
+      } catch (...) {
+        u->run();  // detaches and forgets it
+        throw;
+      }
       wake();
       return sharing(std::move(u));
     }
@@ -809,7 +851,6 @@ class engine {
   /// counted).
   sync_outcome sync_now(sync_scope scope = sync_scope::all) {
     std::lock_guard one_at_a_time(sync_mutex_);
-    core_->reap();
     const auto entries = core_->snapshot();
     requests_.clear();
     active_.clear();
@@ -838,12 +879,14 @@ class engine {
         if (e->attached_) e->sync_failed(o.maybe_applied || o.ok);
       }
       if (o.ok) o = {.ok = false, .maybe_applied = true, .error = "backend returned a wrong number of replies"};
+      active_.clear();  // an entry unshared meanwhile is freed now, not at the next sync
       return o;
     }
     for (std::size_t i = 0; i < active_.size(); ++i) {
       std::lock_guard use(active_[i]->use_mutex_);
       if (active_[i]->attached_) active_[i]->apply(replies_[i]);
     }
+    active_.clear();
     return o;
   }
 

@@ -49,27 +49,30 @@ namespace circuit::fleet {
 /// One breaker's fleet record, as a backend keeps it. Not thread-safe: the
 /// backend applies requests to it one at a time.
 struct fleet_record {
+  /// Outcomes of every process.
   struct counts {
     std::uint64_t failures = 0, successes = 0;
   };
+  /// One store's highest batch id counted, and when it last synced.
   struct batch_mark {
     std::uint64_t last_id = 0;
     std::int64_t at_ns = 0;
   };
+  /// One store's probe reservation.
   struct lease {
     std::uint32_t slots = 0;
     std::int64_t expires_ns = 0;
   };
 
-  bool exists = false;
+  bool exists = false;           ///< false: no record (made at the next request)
   state stored = state::closed;  ///< never half_open (derived)
-  std::uint64_t generation = 0;
-  std::int64_t open_until_ns = 0;
-  std::uint32_t level = 0;
-  bool grew = false;
-  std::string origin;
-  std::uint64_t probe_successes = 0;
-  counts total;
+  std::uint64_t generation = 0;  ///< bumped by every fleet state change
+  std::int64_t open_until_ns = 0;  ///< server time a probe is due at, while open
+  std::uint32_t level = 0;         ///< the exponential backoff step
+  bool grew = false;               ///< the current open spell followed a failed probe
+  std::string origin;              ///< the store whose request made the current state ("": the fleet rule)
+  std::uint64_t probe_successes = 0;  ///< counted fleet-wide in this half_open spell
+  counts total;                       ///< every process's outcomes, ever
   std::map<std::int64_t, counts> buckets;  ///< by bucket index (server time / bucket_ns)
   std::map<std::string, batch_mark, std::less<>> batches;
   std::map<std::string, lease, std::less<>> probes;

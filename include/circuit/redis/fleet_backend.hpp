@@ -89,9 +89,13 @@ class fleet_backend {
   /// Redis answered the last exchange, with the script loaded.
   [[nodiscard]] bool up() const noexcept { return up_.load(std::memory_order_acquire); }
 
+  /// Exchanges with Redis that got their replies.
   [[nodiscard]] std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
+  /// Failed connects and exchanges.
   [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }
+  /// Connections made after the first.
   [[nodiscard]] std::uint64_t reconnects() const noexcept { return reconnects_.load(std::memory_order_relaxed); }
+  /// The text of the latest error; empty when none.
   [[nodiscard]] std::string last_error() const {
     std::lock_guard lock(error_mutex_);
     return last_error_;

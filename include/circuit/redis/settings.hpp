@@ -15,12 +15,15 @@ namespace circuit::redis {
 /// constructor: `std::invalid_argument` naming the member
 /// ("circuit::redis::settings.command_timeout must be positive").
 struct settings {
+  /// Redis's host name or address (not empty unless `unix_socket` is set).
   std::string host = "127.0.0.1";
+  /// Redis's TCP port, 1-65535.
   int port = 6379;
   /// Used instead of host and port when set.
   std::string unix_socket = {};
   /// Key namespace, [A-Za-z0-9_:.-]+: keys are `<prefix>:{<name>}`.
   std::string prefix = "circuit";
+  /// Bounds every connection attempt.
   std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(200);
   /// Bounds every command (each read and write on the socket).
   std::chrono::milliseconds command_timeout = std::chrono::milliseconds(100);

@@ -34,7 +34,9 @@ namespace circuit::redis {
 ///
 /// Every member is thread-safe. The store may be destroyed before the
 /// handles share() returned (it unshares everything); a handle must be
-/// destroyed before the breaker or set it shares.
+/// destroyed before the breaker or set it shares, and not from inside a
+/// listener of a shared breaker (see fleet::sharing and fleet::engine for
+/// what listeners on the store's thread may do).
 class store {
  public:
   /// Throws `std::invalid_argument` naming the invalid member of `s`.
@@ -131,8 +133,7 @@ class store {
       const bool all = !subscribed_.load(std::memory_order_acquire) ||
                        full_next_.exchange(false, std::memory_order_acq_rel) ||
                        start - last_full >= 10 * settings_.sync_interval;
-      (void)engine_.sync_now(all ? fleet::sync_scope::all : fleet::sync_scope::changed);
-      if (all) last_full = start;
+      if (sync_guarded(all ? fleet::sync_scope::all : fleet::sync_scope::changed) && all) last_full = start;
       const auto done = clock::now();
       next = done + settings_.sync_interval;
       // At most one early sync per 2 ms, however often calls wake us.
@@ -140,49 +141,74 @@ class store {
     }
   }
 
-  void subscribe_loop() {
-    using std::chrono::milliseconds;
-    auto delay = milliseconds(100);
-    const auto channel = fleet_backend::changes_channel(settings_.prefix);
+  // A sync on the store's thread: nothing may escape the thread. Out of
+  // memory is the only exception a sync can meet; the next interval tries
+  // again. False when it threw.
+  bool sync_guarded(fleet::sync_scope scope) noexcept {
+    try {
+      (void)engine_.sync_now(scope);
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+
+  // The subscriber. Out of memory (the only exception it can meet) drops
+  // the connection, as an error does; it subscribes again after a delay.
+  void subscribe_loop() noexcept {
+    auto delay = std::chrono::milliseconds(100);
     while (true) {
-      {
-        std::lock_guard lock(mutex_);
-        if (stopping_) return;
-      }
-      // Commands bounded while subscribing; then reads wait for messages
-      // without a bound (the destructor interrupts them).
-      detail::connection c(settings_, settings_.command_timeout);
-      bool subscribed = false;
-      if (c.ok()) {
-        auto r = c.command({"SUBSCRIBE", channel});
-        subscribed = r && r->type == REDIS_REPLY_ARRAY;
-      }
-      if (subscribed) {
-        {
-          std::lock_guard lock(mutex_);
-          if (stopping_) return;
-          subscriber_fd_ = c.fd();
-          subscribed_ = true;
-          full_next_ = true;  // changes may have been missed while not subscribed
-        }
-        no_read_timeout(c);
-        delay = milliseconds(100);
-        wake();
-        while (auto m = c.next_reply()) {
-          if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[2]->type == REDIS_REPLY_STRING) {
-            engine_.remote_change(std::string_view(m->element[2]->str, m->element[2]->len));
-            wake();
-          }
-        }
-        std::lock_guard lock(mutex_);
-        subscriber_fd_ = -1;
-        subscribed_ = false;
-        if (stopping_) return;
+      try {
+        if (!subscribe_once(delay)) return;
+      } catch (...) {
       }
       std::unique_lock lock(mutex_);
       wakeup_.wait_for(lock, delay, [&] { return stopping_.load(); });
-      delay = std::min(delay * 2, milliseconds(2000));
+      if (stopping_) return;
+      delay = std::min(delay * 2, std::chrono::milliseconds(2000));
     }
+  }
+
+  // One subscription, until its connection fails; false when stopping.
+  bool subscribe_once(std::chrono::milliseconds& delay) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return false;
+    }
+    // Commands bounded while subscribing; then reads wait for messages
+    // without a bound (the destructor interrupts them).
+    detail::connection c(settings_, settings_.command_timeout);
+    if (!c.ok()) return true;
+    auto r = c.command({"SUBSCRIBE", fleet_backend::changes_channel(settings_.prefix)});
+    if (!r || r->type != REDIS_REPLY_ARRAY) return true;
+    // Listed for the destructor's interrupt while `c` is open, however
+    // this ends (declared after `c`: unlisted before it closes).
+    struct listed {
+      store& s;
+      ~listed() {
+        std::lock_guard lock(s.mutex_);
+        s.subscriber_fd_ = -1;
+        s.subscribed_ = false;
+      }
+    };
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return false;
+      subscriber_fd_ = c.fd();
+      subscribed_ = true;
+      full_next_ = true;  // changes may have been missed while not subscribed
+    }
+    const listed unlist{*this};
+    no_read_timeout(c);
+    delay = std::chrono::milliseconds(100);
+    wake();
+    while (auto m = c.next_reply()) {
+      if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[2]->type == REDIS_REPLY_STRING) {
+        engine_.remote_change(std::string_view(m->element[2]->str, m->element[2]->len));
+        wake();
+      }
+    }
+    return !stopping_.load();
   }
 
   static void no_read_timeout(detail::connection& c) noexcept {
