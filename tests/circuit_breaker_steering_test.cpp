@@ -344,6 +344,31 @@ TEST_CASE("open_circuit_error::last_failure is the exception that opened the cir
   }
 }
 
+TEST_CASE("trip() on an open circuit drops last_failure; refusals between read it without the breaker's lock",
+          "[last_failure]") {
+  circuit::manual_clock clock;
+  breaker b({.threshold = 1}, {.name = "a-name-longer-than-fifteen-bytes", .open_for = circuit::fixed{10s}}, clock);
+  CHECK_THROWS(b.call([]() -> int { throw std::runtime_error("connection refused"); }));
+  clock.advance(3s);
+  const auto r = b.try_call([] { return 1; });
+  REQUIRE(r.refused());
+  CHECK(r.retry_after() == std::optional<std::chrono::nanoseconds>(7s));
+  CHECK(what_of(r.last_failure()) == "connection refused");
+  try {
+    (void)r.value();
+    FAIL("no open_circuit_error");
+  } catch (const circuit::open_circuit_error& e) {
+    CHECK(e.name() == "a-name-longer-than-fifteen-bytes");
+    CHECK(what_of(e.last_failure()) == "connection refused");
+  }
+  b.trip();  // already open: restarts the open duration, and it is the operator's now
+  const auto after = b.try_call([] { return 1; });
+  REQUIRE(after.refused());
+  CHECK(after.retry_after() == std::optional<std::chrono::nanoseconds>(10s));
+  CHECK_FALSE(after.last_failure());
+  CHECK(b.metrics().total.rejections == 2);
+}
+
 TEST_CASE("a result-based trip leaves last_failure empty and marks its failures from_result", "[last_failure]") {
   circuit::manual_clock clock;
   const auto is_5xx = circuit::detect_results([](int status) { return status >= 500; });

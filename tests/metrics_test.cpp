@@ -2,9 +2,11 @@
 
 #include "catch.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -254,4 +256,50 @@ TEST_CASE("rejections are exact after four threads are refused ten thousand time
   const auto m = b.metrics();
   CHECK(m.total == circuit::call_counts{.rejections = threads * calls});
   CHECK(m.since_transition.rejections == threads * calls);
+}
+
+TEST_CASE("try_call refusals read the failure that opened the circuit while another thread reopens it",
+          "[metrics][threads]") {
+  // Refusals copy the failure behind the open circuit while probes fail and
+  // replace it, and while a caller's successful probe closes it: every
+  // refusal carries one of the failures (closing does not drop it), and
+  // none is lost from the totals.
+  circuit::manual_clock clock;
+  breaker b({.threshold = 1}, {.open_for = circuit::fixed{1s}}, clock);
+  CHECK_THROWS(b.call([]() -> int { throw std::runtime_error("down 0"); }));
+  constexpr int threads = 3;
+  constexpr int calls = 5'000;
+  std::vector<std::thread> pool;
+  std::atomic<int> refused{0}, ran{0}, without_failure{0};
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i = 0; i < calls; ++i) {
+        const auto r = b.try_call([] { return 1; });
+        if (!r.refused()) {
+          ran.fetch_add(1);
+          continue;
+        }
+        refused.fetch_add(1);
+        if (!r.last_failure()) without_failure.fetch_add(1);
+      }
+    });
+  }
+  int reopener_refused = 0;  // when a caller took the probe first
+  std::thread reopener([&] {
+    for (int i = 1; i <= 200; ++i) {
+      clock.advance(1s);  // half_open: the next admitted call is the probe
+      auto probe = b.try_guard();
+      if (probe) {
+        probe.failure(std::make_exception_ptr(std::runtime_error("down " + std::to_string(i))));
+      } else {
+        ++reopener_refused;
+      }
+    }
+  });
+  for (auto& t : pool) t.join();
+  reopener.join();
+  const auto m = b.metrics();
+  CHECK(m.total.rejections == static_cast<std::uint64_t>(refused.load() + reopener_refused));
+  CHECK(refused.load() + ran.load() == threads * calls);
+  CHECK(without_failure.load() == 0);  // a refusal in open or half_open always has the failure
 }

@@ -40,16 +40,22 @@ TEST_CASE("a string key hashes the same as std::string, std::string_view and con
 TEST_CASE("string ids hash apart: every length, every byte, a hundred thousand addresses", "[transparent_hash]") {
   const circuit::transparent_hash<std::string> hash;
   // Ids of every length up to 40 (the short-id paths and the long loop),
-  // each changed at each byte: the hash and the comparison both notice.
+  // each changed at each byte: the hash notices, and so do the two words a
+  // set's link keeps of an id of up to 16 bytes (beside its length).
+  const auto words = [](std::string_view id) { return circuit::detail::short_id_words_of(id); };
   for (std::size_t n = 0; n <= 40; ++n) {
     const std::string id(n, 'a');
-    CHECK(circuit::detail::same_id(id, std::string(n, 'a')));
-    CHECK_FALSE(circuit::detail::same_id(id, std::string(n + 1, 'a')));
+    CHECK(words(id) == words(std::string(n, 'a')));
+    CHECK(hash(id) != hash(std::string(n + 1, 'a')));
     for (std::size_t i = 0; i < n; ++i) {
       std::string other = id;
       other[i] = 'b';
       CHECK(hash(other) != hash(id));
-      CHECK_FALSE(circuit::detail::same_id(id, other));
+      if (n <= circuit::detail::short_id_max) {
+        CHECK_FALSE(words(id) == words(other));
+      } else {
+        CHECK(words(other) == circuit::detail::short_id_words{});  // compared in full instead
+      }
     }
   }
   // Addresses like a proxy's peers: no two of 100,000 collide in 64 bits,

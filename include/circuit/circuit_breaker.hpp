@@ -153,6 +153,8 @@ struct breaker_access {
   // pins() acquires: a caller's last use of the breaker happens before the
   // set frees it. pins() reads the unpins first: a count it returns is
   // never below the true one (new pins are kept out by the caller).
+  // (A set's call marks its peer in a hazard slot instead: see
+  // circuit_breaker_set's pin.)
   template <class Breaker>
   [[gnu::always_inline]] static void pin(Breaker& b) noexcept {
     b.tallies_.add(Breaker::pinned);
@@ -267,17 +269,7 @@ class circuit_breaker {
   [[nodiscard, gnu::always_inline]] guard_type try_guard() noexcept {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
-    // Open and not yet due for a probe: a refusal that needs no refusal
-    // details (no exception to fill in) is kept inline. The deadline read
-    // after the acquired word is that spell's or a later one (I2).
-    if (detail::state_of(w) == state::open) {
-      const auto now = now_ns();
-      if (now < open_until_.load(std::memory_order_relaxed)) {
-        tallies_.add(rejected);
-        if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
-        return {};
-      }
-    }
+    if (refused_while_open(w) != std::chrono::nanoseconds::zero()) return {};
     return admit_other_states(w, nullptr);
   }
 
@@ -286,20 +278,21 @@ class circuit_breaker {
   /// returned or threw, and whether that counted as a failure. Never throws
   /// (but what `fn`'s result type's copy or move throws). With
   /// -fno-exceptions, for callables that do not throw.
+  // Always inlined, as call() is, with the open refusal; the other
+  // states out of line.
   template <class F, class... Args>
     requires std::invocable<F&, Args...>
-  call_result<std::invoke_result_t<F&, Args...>> try_call(F&& fn, Args&&... args) {
+  [[gnu::always_inline]] call_result<std::invoke_result_t<F&, Args...>> try_call(F&& fn, Args&&... args) {
     using R = std::invoke_result_t<F&, Args...>;
     check_result_type<R>();
     const auto w = word_.load(std::memory_order_acquire);
-    detail::ticket t{w};
-    if (!detail::plain_closed(w)) [[unlikely]] {
-      refusal r;
-      auto g = admit_other_states(w, &r);
-      if (!g) return call_result<R>::refusal(std::string(name_), r.in, r.retry_after, std::move(r.last_failure));
-      t = g.release();  // settled below on every path
+    if (detail::plain_closed(w)) [[likely]] return run_to_result<R>(detail::ticket{w}, fn, std::forward<Args>(args)...);
+    // Built in place: a refusal struct copied into it costs a stalled
+    // store-to-load forwarding of its optional.
+    if (const auto left = refused_while_open(w); left != std::chrono::nanoseconds::zero()) {
+      return call_result<R>::refusal(name_, state::open, left, open_failure());
     }
-    return run_to_result<R>(t, fn, std::forward<Args>(args)...);
+    return try_call_other_states<R>(w, fn, std::forward<Args>(args)...);
   }
 
 #if defined(__cpp_exceptions)
@@ -436,7 +429,16 @@ class circuit_breaker {
     std::atomic<std::uint64_t> listener_errors{0};
     std::shared_ptr<detail::listener_list> listeners;  // made at the first on_event()
     std::vector<std::int64_t> probe_admissions;        // outstanding probes, with a probe_timeout
-    std::exception_ptr open_error;                     // the failure behind the latest change to open
+    // The failure behind the latest change to open, written under the lock
+    // through set_open_error(). A refusal copies it under the lock, but
+    // only when `has_open_error` says there is one: an open circuit's
+    // refusals otherwise share no written cache line.
+    std::exception_ptr open_error;
+    std::atomic<bool> has_open_error{false};
+    void set_open_error(std::exception_ptr e) noexcept {
+      has_open_error.store(e != nullptr, std::memory_order_relaxed);  // published by the word's release store
+      open_error = std::move(e);
+    }
     std::uint32_t probe_successes = 0;
     std::uint64_t failures = 0, ignored = 0, slow = 0, stale_outcomes = 0;
     call_counts base{};  // totals at the last transition
@@ -543,11 +545,20 @@ class circuit_breaker {
   }
 #endif
 
+  // try_call() in every state but closed and open-before-its-deadline.
+  template <class R, class F, class... Args>
+  [[gnu::noinline]] call_result<R> try_call_other_states(detail::word_t w, F& fn, Args&&... args) {
+    refusal r;
+    auto g = admit_other_states(w, &r);
+    if (!g) return call_result<R>::refusal(name_, r.in, r.retry_after, std::move(r.last_failure));
+    return run_to_result<R>(g.release(), fn, std::forward<Args>(args)...);  // settled there on every path
+  }
+
   // try_call() once admitted: runs fn and settles `t` exactly once, on
   // every path. Only fn's own call is inside the try: an exception from
   // moving its result into the call_result propagates, settled already.
   template <class R, class F, class... Args>
-  call_result<R> run_to_result(const detail::ticket& t, F& fn, Args&&... args) {
+  [[gnu::always_inline]] call_result<R> run_to_result(const detail::ticket& t, F& fn, Args&&... args) {
     if constexpr (std::is_void_v<R>) {
 #if defined(__cpp_exceptions)
       try {
@@ -699,10 +710,7 @@ class circuit_breaker {
             w = enter_half_open(w);
             continue;
           }
-          const auto left = static_cast<std::uint64_t>(until) - static_cast<std::uint64_t>(now);
-          return refuse(w, std::chrono::nanoseconds(static_cast<std::int64_t>(
-                               std::min<std::uint64_t>(left, std::numeric_limits<std::int64_t>::max()))),
-                        why, now);
+          return refuse(w, time_left(until, now), why, now);
         }
         case state::isolated:
           return refuse(w, std::nullopt, why, std::nullopt);
@@ -754,19 +762,50 @@ class circuit_breaker {
     return admit_other_states(w, why);
   }
 
+  // Open and not yet due for a probe: refused inline, by try_guard() and
+  // try_call(), so that many call sites do not each pay a call for it.
+  // Returns the time until a probe is due (> 0), or zero and counts nothing
+  // when the call is not refused so. The deadline read after the acquired
+  // word is that spell's or a later one (I2).
+  [[nodiscard, gnu::always_inline]] std::chrono::nanoseconds refused_while_open(detail::word_t w) noexcept {
+    if (detail::state_of(w) != state::open) return {};
+    const auto now = now_ns();
+    const auto until = open_until_.load(std::memory_order_relaxed);
+    if (now >= until) return {};
+    tallies_.add(rejected);
+    if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
+    return time_left(until, now);
+  }
+
+  // From `now` to `until` (later), as a retry_after.
+  [[nodiscard]] static std::chrono::nanoseconds time_left(std::int64_t until, std::int64_t now) noexcept {
+    const auto left = static_cast<std::uint64_t>(until) - static_cast<std::uint64_t>(now);
+    return std::chrono::nanoseconds(
+        static_cast<std::int64_t>(std::min<std::uint64_t>(left, std::numeric_limits<std::int64_t>::max())));
+  }
+
   guard_type refuse(detail::word_t w, std::optional<std::chrono::nanoseconds> retry_after, refusal* why,
                     std::optional<std::int64_t> now) noexcept {
     tallies_.add(rejected);
     const auto s = detail::state_of(w);
     if (why != nullptr) {
       *why = {s, retry_after, nullptr};
-      if (s != state::isolated) {
-        std::lock_guard lock(mutex_);
-        if (const auto* cold = cold_.load(std::memory_order_relaxed)) why->last_failure = cold->open_error;
-      }
+      if (s != state::isolated) why->last_failure = open_failure();
     }
     if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
     return {};
+  }
+
+  // The failure behind the latest change to open, or null: locked only
+  // when there is one (cold_state::set_open_error()).
+  [[nodiscard, gnu::always_inline]] std::exception_ptr open_failure() const noexcept {
+    const auto* cold = cold_.load(std::memory_order_acquire);
+    if (cold == nullptr || !cold->has_open_error.load(std::memory_order_relaxed)) return nullptr;
+    return open_failure_locked(*cold);
+  }
+  [[gnu::noinline]] std::exception_ptr open_failure_locked(const cold_state& cold) const noexcept {
+    std::lock_guard lock(mutex_);
+    return cold.open_error;
   }
 
   // The lazy open -> half_open change, once open_for has passed (checked by
@@ -808,7 +847,7 @@ class circuit_breaker {
         // generation or an event; isolate() and disable() do nothing.
         if (to == state::open) {
           open_until_.store(saturating_add(now, backoff_.next(config_->options.open_for, false).count()), std::memory_order_relaxed);
-          cold_locked().open_error = nullptr;
+          cold_locked().set_open_error(nullptr);
         }
         return std::nullopt;
       }
@@ -1143,17 +1182,18 @@ class circuit_breaker {
         const auto d = backoff_.next(config_->options.open_for, grow);
         const auto until = t.open_until.value_or(saturating_add(now, d.count()));
         open_until_.store(until, std::memory_order_relaxed);
-        cold.open_error = std::move(t.error);
+        cold.set_open_error(std::move(t.error));
         c.open_for = t.open_until ? std::chrono::nanoseconds(until > now ? until - now : 0) : d;
         break;
       }
       case state::closed:  // reset() or enough probe successes
         backoff_.restart();
-        cold.open_error = nullptr;
+        // open_error stays: a refusal that raced this change still reports
+        // the failure it was refused for (the next change to open replaces it).
         break;
       case state::isolated:  // isolate()
       case state::disabled:  // disable()
-        cold.open_error = nullptr;
+        cold.set_open_error(nullptr);
         break;
       case state::half_open:  // open_for has passed; open_error stays for its refusals
         break;

@@ -8,8 +8,9 @@
 // after every reader that could see them has left (detail/reader_gate.hpp).
 // A reader writes only to its own thread's cache lines, so threads working
 // on different peers, or on the same peer, do not serialize. A peer in use
-// is pinned (a count kept in the breaker's tally cells, per thread), and
-// eviction never drops a pinned peer.
+// is pinned (marked in the thread's hazard slot, or counted in the
+// breaker's tally cells: see `pin`), and neither eviction nor erase()
+// frees a pinned peer.
 
 #include <algorithm>
 #include <atomic>
@@ -89,15 +90,25 @@ class circuit_breaker_set {
 
   struct node;
 
-  // Keeps a peer alive while a caller uses it.
+  // Keeps a peer alive while a caller uses it, in one of two ways:
+  // - in this thread's hazard slot (detail/reader_gate.hpp): a lookup that
+  //   finds its peer marks it there from inside its read section, a store
+  //   to a line the section wrote anyway, and clears it after; writers look
+  //   at every slot before they free a peer (pinned());
+  // - counted in the breaker's tally cells (breaker_access::pin), where the
+  //   slot is taken (a call inside a call), the thread has no lane, the
+  //   peer is new, or the pin may go to another thread (a guard).
   class pin {
    public:
-    explicit pin(node* n = nullptr) noexcept : node_(n) {}
-    pin(pin&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+    pin() noexcept = default;
+    explicit pin(node* n, std::atomic<const void*>* hazard = nullptr) noexcept : node_(n), hazard_(hazard) {}
+    pin(pin&& other) noexcept
+        : node_(std::exchange(other.node_, nullptr)), hazard_(std::exchange(other.hazard_, nullptr)) {}
     pin& operator=(pin&& other) noexcept {
       if (this != &other) {
         release();
         node_ = std::exchange(other.node_, nullptr);
+        hazard_ = std::exchange(other.hazard_, nullptr);
       }
       return *this;
     }
@@ -106,13 +117,29 @@ class circuit_breaker_set {
     node* get() const noexcept { return node_; }
 
    protected:
-    [[gnu::always_inline]] void release() noexcept {
-      // Unpinned on this thread's lane: the lanes' sum is what counts.
-      // Release, paired with the acquiring sums before a node is freed: the
-      // caller's last use of the breaker happens before its deletion.
-      if (auto* n = std::exchange(node_, nullptr)) detail::breaker_access::unpin(n->breaker);
+    // Before the pin may be released on another thread: counted instead of
+    // held in this thread's slot. Counted before the slot is cleared
+    // (release), so that a writer that sees the slot empty sees the count.
+    void forget_thread() noexcept {
+      if (hazard_ == nullptr) return;
+      detail::breaker_access::pin(node_->breaker);
+      std::exchange(hazard_, nullptr)->store(nullptr, std::memory_order_release);
     }
-    node* node_;
+
+    [[gnu::always_inline]] void release() noexcept {
+      // Release, paired with the writers' acquiring reads of the slots and
+      // of the counts before a node is freed: the caller's last use of the
+      // breaker happens before its deletion.
+      auto* const n = std::exchange(node_, nullptr);
+      if (n == nullptr) return;
+      if (auto* const hazard = std::exchange(hazard_, nullptr)) [[likely]] {
+        hazard->store(nullptr, std::memory_order_release);
+      } else {
+        detail::breaker_access::unpin(n->breaker);  // on this thread's lane: the lanes' sum is what counts
+      }
+    }
+    node* node_ = nullptr;
+    std::atomic<const void*>* hazard_ = nullptr;  // this thread's slot, holding node_; or counted
   };
 
  public:
@@ -153,7 +180,9 @@ class circuit_breaker_set {
 
    private:
     friend circuit_breaker_set;
-    guard_type(pin p, permit_type g) noexcept : pin(std::move(p)), permit_type(std::move(g)) {}
+    // A guard may move to another thread: its pin is counted, not held in
+    // this thread's hazard slot.
+    guard_type(pin p, permit_type g) noexcept : pin(std::move(p)), permit_type(std::move(g)) { this->forget_thread(); }
   };
 
   /// Validates and keeps the defaults that every new peer's breaker is made
@@ -163,7 +192,7 @@ class circuit_breaker_set {
                                error_predicate_type predicate = {})
       : clock_(std::move(clock)), predicate_(std::move(predicate)),
         config_(detail::breaker_access::config_for<Breaker>(std::move(counter), std::move(defaults), clock_)) {
-    table_.store(new table(initial_buckets), std::memory_order_seq_cst);
+    publish_locked(new table(initial_buckets));
   }
 
   circuit_breaker_set(const circuit_breaker_set&) = delete;
@@ -488,7 +517,6 @@ class circuit_breaker_set {
         : key(k), name(name_for(k)), breaker(detail::set_peer_t{}, std::move(config), name_view(), clock, predicate) {}
     const Key key;
     [[no_unique_address]] const name_storage name;
-    std::size_t hash = 0;
     Breaker breaker;  // named by a view of `key` or `name`
 
     static name_storage name_for(const Key& k) {
@@ -513,11 +541,41 @@ class circuit_breaker_set {
     std::int64_t quiet_since = 0;
   };
 
-  // Links are immutable once published; only bucket heads change.
+  // What a link says of its node's key, so that a lookup compares it without
+  // following the link to the node: the hash, its top byte replaced by the
+  // length of a string id (up to 255), and a string id of up to 16 bytes as
+  // two words. The bucket is `tag & mask` (the hash's low bits: a table has
+  // far fewer than 2^56 buckets).
+  struct no_words {
+    friend bool operator==(no_words, no_words) = default;
+  };
+  using id_words = std::conditional_t<detail::string_like<Key>, detail::short_id_words, no_words>;
+  struct link_id {
+    std::uint64_t tag;
+    [[no_unique_address]] id_words words;
+  };
+
+  // Links are immutable once published; only bucket heads change. (40
+  // bytes for a string id: the allocation a 16-byte link took, plus 16,
+  // and the node is 16 bytes smaller without its hash.)
   struct link {
     node* n;
     const link* next;
+    link_id id;
   };
+
+  // `key` (hashing to `h`), as its link says it.
+  template <class K>
+  [[gnu::always_inline]] static link_id id_of(const K& key, std::size_t h) noexcept {
+    if constexpr (detail::string_like<Key>) {
+      const std::string_view id(key);
+      constexpr auto low = ~std::uint64_t{0} >> 8;
+      const std::uint64_t length = std::min<std::size_t>(id.size(), 255);
+      return {(static_cast<std::uint64_t>(h) & low) | (length << 56), detail::short_id_words_of(id)};
+    } else {
+      return {static_cast<std::uint64_t>(h), {}};
+    }
+  }
 
   struct table {
     explicit table(std::size_t buckets)
@@ -529,7 +587,8 @@ class circuit_breaker_set {
   static constexpr std::size_t initial_buckets = 16;
 
   // ---- Walking the chains ---------------------------------------------------
-  // Every walk of a hash chain goes through walk_chain. The caller loads the
+  // Every walk of a hash chain but a lookup's (in_chain) goes through
+  // walk_chain. The caller loads the
   // head with its own order: seq_cst inside a read section (the reader
   // gate's argument needs it), relaxed under writer_.
 
@@ -560,24 +619,26 @@ class circuit_breaker_set {
     return true;
   }
 
-  // The node for `key` (hashing to `h`) in the chain from `l`, or null.
+  // The node for `key` (its link_id `id`) in the chain from `l`, or null.
+  // (Its own loop, not walk_chain: a hit returns at once.)
   template <class K>
-  [[gnu::always_inline]] static node* in_chain(const link* l, const K& key, std::size_t h) {
-    node* found = nullptr;
-    walk_chain(l, [&](const link* at) {
-      if (at->n->hash == h && same_key(at->n->key, key)) found = at->n;
-      return found == nullptr;
-    });
-    return found;
+  [[gnu::always_inline]] static node* in_chain(const link* l, const K& key, const link_id& id) {
+    for (; l != nullptr; l = l->next) {
+      if (l->id.tag == id.tag && same_key(*l, key, id)) return l->n;
+    }
+    return nullptr;
   }
 
-  // Key's ==, inline for string ids (a lookup's other big cost after the hash).
+  // Key's == for a link whose tag matched: a short string id is decided by
+  // the link's words (its length is in the tag); another key by its node.
   template <class K>
-  [[gnu::always_inline]] static bool same_key(const Key& stored, const K& key) {
-    if constexpr (detail::string_like<Key> && detail::string_like<K>) {
-      return detail::same_id(std::string_view(stored), std::string_view(key));
+  [[gnu::always_inline]] static bool same_key(const link& at, const K& key, const link_id& id) {
+    if constexpr (detail::string_like<Key>) {
+      const std::string_view wanted(key);
+      if (wanted.size() <= detail::short_id_max) [[likely]] return at.id.words == id.words;
+      return std::string_view(at.n->key) == wanted;
     } else {
-      return stored == key;
+      return at.n->key == key;
     }
   }
 
@@ -593,11 +654,32 @@ class circuit_breaker_set {
   template <class K>
   [[gnu::always_inline]] pin find(const K& key, std::size_t h) const {
     const auto section = gate_.enter();
-    const auto* t = table_.load(std::memory_order_seq_cst);
-    node* found = in_chain(t->buckets[h & t->mask].load(std::memory_order_seq_cst), key, h);
-    if (found != nullptr) detail::breaker_access::pin(found->breaker);
+    // The mask first: one that is current finds the buckets it belongs to;
+    // an older (smaller) one, while the table grows, indexes the newer
+    // buckets within bounds but maybe in the wrong place, so a miss asks
+    // the table itself, whose mask and buckets agree.
+    const auto mask = lookup_mask_.load(std::memory_order_seq_cst);
+    const auto* buckets = lookup_buckets_.load(std::memory_order_seq_cst);
+    const auto id = id_of(key, h);
+    // (h & mask is tag & mask, without the tag's two operations before it.)
+    node* found = in_chain(buckets[h & mask].load(std::memory_order_seq_cst), key, id);
+    if (found == nullptr) [[unlikely]] {
+      const auto* t = table_.load(std::memory_order_seq_cst);
+      found = in_chain(t->buckets[h & t->mask].load(std::memory_order_seq_cst), key, id);
+    }
+    std::atomic<const void*>* hazard = nullptr;
+    if (found != nullptr) {
+      // In the hazard slot if it is free, before leaving (which publishes
+      // it to writers); counted otherwise.
+      if (section.hazard != nullptr && section.hazard->load(std::memory_order_relaxed) == nullptr) [[likely]] {
+        hazard = section.hazard;
+        hazard->store(found, std::memory_order_relaxed);
+      } else {
+        detail::breaker_access::pin(found->breaker);
+      }
+    }
     gate_.leave(section);
-    return pin(found);
+    return pin(found, hazard);
   }
 
   // A lookup argument as the table compares it: as it is when the hash and
@@ -674,7 +756,6 @@ class circuit_breaker_set {
       return pin();
     }
     std::unique_ptr<node> made = make(Key(key));
-    made->hash = h;
     made->quiet_since = now_ns();
     detail::breaker_access::forward_events(made->breaker, *events_);
     detail::breaker_access::pin(made->breaker);
@@ -690,15 +771,28 @@ class circuit_breaker_set {
   template <class K>
   node* find_locked(const K& key, std::size_t h) const noexcept {
     const auto* t = table_.load(std::memory_order_relaxed);
-    return in_chain(t->buckets[h & t->mask].load(std::memory_order_relaxed), key, h);
+    const auto id = id_of(key, h);
+    return in_chain(t->buckets[id.tag & t->mask].load(std::memory_order_relaxed), key, id);
+  }
+
+  // `n`'s key as its link says it (hashed again: writers only).
+  link_id id_of_node(const node& n) const { return id_of(n.key, hash_(n.key)); }
+
+  // Makes `t` the table, for lookups too: its buckets before its mask
+  // (see find()).
+  void publish_locked(table* t) noexcept {
+    table_.store(t, std::memory_order_seq_cst);
+    lookup_buckets_.store(t->buckets.get(), std::memory_order_seq_cst);
+    lookup_mask_.store(t->mask, std::memory_order_seq_cst);
   }
 
   // Throws only before `n` is linked (out of memory); a failed growth
   // leaves the table as it was, just fuller.
   void link_locked(node* n) {
     auto* t = table_.load(std::memory_order_relaxed);
-    auto& head = t->buckets[n->hash & t->mask];
-    head.store(new link{n, head.load(std::memory_order_relaxed)}, std::memory_order_seq_cst);
+    const auto id = id_of_node(*n);
+    auto& head = t->buckets[id.tag & t->mask];
+    head.store(new link{n, head.load(std::memory_order_relaxed), id}, std::memory_order_seq_cst);
     if (size_.fetch_add(1, std::memory_order_relaxed) + 1 > t->mask + 1) {
 #if defined(__cpp_exceptions)
       try {
@@ -717,10 +811,10 @@ class circuit_breaker_set {
     const auto* old = table_.load(std::memory_order_relaxed);
     auto next = std::make_unique<table>((old->mask + 1) * 2);
     walk_table(*old, std::memory_order_relaxed, [&](const link* l) {
-      auto& head = next->buckets[l->n->hash & next->mask];
-      head.store(new link{l->n, head.load(std::memory_order_relaxed)}, std::memory_order_relaxed);
+      auto& head = next->buckets[l->id.tag & next->mask];
+      head.store(new link{l->n, head.load(std::memory_order_relaxed), l->id}, std::memory_order_relaxed);
     });
-    table_.store(next.release(), std::memory_order_seq_cst);
+    publish_locked(next.release());
     gate_.wait_for_readers();
     walk_table(*old, std::memory_order_relaxed, [](const link* l) { delete l; });
     delete old;
@@ -734,7 +828,7 @@ class circuit_breaker_set {
   // was.
   void unlink_locked(node* n) {
     auto* t = table_.load(std::memory_order_relaxed);
-    auto& head = t->buckets[n->hash & t->mask];
+    auto& head = t->buckets[id_of_node(*n).tag & t->mask];
     const link* first = head.load(std::memory_order_relaxed);
     const link* rebuilt = nullptr;
     const link** tail = &rebuilt;
@@ -744,7 +838,7 @@ class circuit_breaker_set {
         found = l;
         return false;
       }
-      auto* copy = new link{l->n, nullptr};
+      auto* copy = new link{l->n, nullptr, l->id};
       *tail = copy;
       tail = &copy->next;
       return true;
@@ -793,20 +887,38 @@ class circuit_breaker_set {
   }
 
   void reap_locked() {
-    std::erase_if(zombies_, [this](node* z) {
-      if (detail::breaker_access::pins(z->breaker) != 0) return false;
+    if (zombies_.empty()) return;
+    const auto held = hazards_now();
+    std::erase_if(zombies_, [&](node* z) {
+      if (pinned(z, held)) return false;
       destroy_locked(z);
       return true;
     });
   }
 
+  // The peers in some thread's hazard slot now. Read before the counts
+  // that pinned() reads after it (see pin::forget_thread()); for a peer
+  // that no reader can find any more (unlinked, then wait_for_readers()),
+  // what it says stays true: nobody can mark the peer again.
+  static std::vector<const void*> hazards_now() {
+    std::vector<const void*> held;
+    detail::reader_gate::hazards([&](const void* p) { held.push_back(p); });
+    return held;
+  }
+
+  // A caller is inside `n`: its hazard slot holds it, or it is counted.
+  static bool pinned(const node* n, const std::vector<const void*>& held) noexcept {
+    return std::find(held.begin(), held.end(), static_cast<const void*>(n)) != held.end() ||
+           detail::breaker_access::pins(n->breaker) != 0;
+  }
+
   // True when `n` may go: closed, no failure in its counter's window (that
   // would let a flapping peer escape tripping), not handed out by get(),
-  // and no caller inside.
+  // and no caller inside (`held`: hazards_now()).
   template <class Snapshot>
-  static bool evictable(node* n, const Snapshot& m) {
+  static bool evictable(node* n, const Snapshot& m, const std::vector<const void*>& held) {
     return m.state == circuit::state::closed && m.window.failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
-           detail::breaker_access::pins(n->breaker) == 0;
+           !pinned(n, held);
   }
 
   // Evicts up to `limit` evictable peers quiet for at least `idle_for`,
@@ -816,6 +928,7 @@ class circuit_breaker_set {
     reap_locked();
     const auto now = now_ns();
     std::vector<node*> idle;
+    const auto held_before = hazards_now();  // a first choice: checked again once unlinked
     walk_table(*table_.load(std::memory_order_relaxed), std::memory_order_relaxed, [&](const link* l) {
       node* n = l->n;
       const auto m = detail::breaker_access::metrics_without_lazy_changes(n->breaker);
@@ -826,7 +939,7 @@ class circuit_breaker_set {
       }
       const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
                                 (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
-      if (quiet_enough && evictable(n, m)) idle.push_back(n);
+      if (quiet_enough && evictable(n, m, held_before)) idle.push_back(n);
     });
     std::sort(idle.begin(), idle.end(), [](const node* a, const node* b) { return a->quiet_since < b->quiet_since; });
     if (idle.size() > limit) idle.resize(limit);
@@ -837,8 +950,9 @@ class circuit_breaker_set {
     // A reader may have pinned a peer, or a call through it tripped it,
     // between the check and the unlink.
     std::size_t evicted = 0;
+    const auto held = hazards_now();
     for (node* n : idle) {
-      if (evictable(n, detail::breaker_access::metrics_without_lazy_changes(n->breaker))) {
+      if (evictable(n, detail::breaker_access::metrics_without_lazy_changes(n->breaker), held)) {
         destroy_locked(n);
         ++evicted;
       } else {
@@ -855,6 +969,10 @@ class circuit_breaker_set {
   std::shared_ptr<const detail::breaker_config<counter_type>> config_;
 
   std::atomic<table*> table_{nullptr};
+  // The table's buckets and mask, for find(): read side by side, without
+  // the load of table_ before them (publish_locked()).
+  std::atomic<const std::atomic<const link*>*> lookup_buckets_{nullptr};
+  std::atomic<std::size_t> lookup_mask_{0};
   std::atomic<std::size_t> size_{0};
   [[no_unique_address]] detail::reader_gate gate_;  // the process-wide readers of sets
 

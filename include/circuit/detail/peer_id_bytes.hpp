@@ -5,10 +5,11 @@
 // memcmp would be most of a lookup's cost.
 //
 // The hash reads the id in at most two (overlapping) 8-byte loads when it
-// is up to 16 bytes long, 16 bytes per round otherwise, and folds each pair
-// of words with one 64 x 64 -> 128-bit multiply (the multiply-and-fold mix
-// of the wyhash family). Not keyed: as with std::hash, a peer id chosen by
-// an attacker can be made to collide.
+// is up to 16 bytes long (short_id_words_of(), which a set's links keep to
+// compare ids), 16 bytes per round otherwise, and folds each pair of words
+// with one 64 x 64 -> 128-bit multiply (the multiply-and-fold mix of the
+// wyhash family). Not keyed: as with std::hash, a peer id chosen by an
+// attacker can be made to collide.
 
 #include <cstddef>
 #include <cstdint>
@@ -47,34 +48,38 @@ inline constexpr std::uint64_t hash_k2 = 0x165667b19e3779f9ULL;
   return fold_multiply(load64(p + n - 16) ^ hash_k1 ^ h, load64(p + n - 8) ^ hash_k2 ^ n);
 }
 
-/// A 64-bit hash of `id`'s bytes.
-[[nodiscard, gnu::always_inline]] inline std::uint64_t hash_id(std::string_view id) noexcept {
+/// An id of up to 16 bytes as two words, read with at most two
+/// (overlapping) loads: with the id's length they determine its bytes, so
+/// two ids of one length up to 16 are equal exactly when their words are.
+/// Zero for longer ids.
+struct short_id_words {
+  std::uint64_t a = 0, b = 0;
+  friend bool operator==(const short_id_words&, const short_id_words&) = default;
+};
+inline constexpr std::size_t short_id_max = 16;
+
+[[nodiscard, gnu::always_inline]] inline short_id_words short_id_words_of(std::string_view id) noexcept {
   const char* p = id.data();
   const std::size_t n = id.size();
-  std::uint64_t a = 0, b = 0;
   if (n >= 8) [[likely]] {
-    if (n > 16) return hash_long_id(p, n);
-    a = load64(p);
-    b = load64(p + n - 8);
-  } else if (n >= 4) {
-    a = load32(p);
-    b = load32(p + n - 4);
-  } else if (n > 0) {
-    a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
-        (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) | static_cast<unsigned char>(p[n - 1]);
+    if (n > short_id_max) return {};
+    return {load64(p), load64(p + n - 8)};
   }
-  return fold_multiply(a ^ hash_k1 ^ n, b ^ hash_k2) ^ hash_k0;
+  if (n >= 4) return {load32(p), load32(p + n - 4)};
+  if (n > 0) {
+    return {(std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+                (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) | static_cast<unsigned char>(p[n - 1]),
+            0};
+  }
+  return {};
 }
 
-/// `a == b`, comparing ids of up to 16 bytes without a call.
-[[nodiscard, gnu::always_inline]] inline bool same_id(std::string_view a, std::string_view b) noexcept {
-  const std::size_t n = a.size();
-  if (n != b.size()) return false;
-  const char* x = a.data();
-  const char* y = b.data();
-  if (n >= 8 && n <= 16) return ((load64(x) ^ load64(y)) | (load64(x + n - 8) ^ load64(y + n - 8))) == 0;
-  if (n >= 4 && n < 8) return ((load32(x) ^ load32(y)) | (load32(x + n - 4) ^ load32(y + n - 4))) == 0;
-  return a == b;
+/// A 64-bit hash of `id`'s bytes.
+[[nodiscard, gnu::always_inline]] inline std::uint64_t hash_id(std::string_view id) noexcept {
+  const std::size_t n = id.size();
+  if (n > short_id_max) [[unlikely]] return hash_long_id(id.data(), n);
+  const auto w = short_id_words_of(id);
+  return fold_multiply(w.a ^ hash_k1 ^ n, w.b ^ hash_k2);  // nothing after the multiply: a lookup waits for it
 }
 
 }  // namespace circuit::detail

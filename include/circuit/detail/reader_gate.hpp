@@ -23,13 +23,22 @@
 //   writer or the reader sees the new structure (the asymmetric fence of
 //   liburcu and folly). Otherwise, and under ThreadSanitizer (which cannot
 //   see that fence), readers enter with a seq_cst read-modify-write.
+//
+// Each lane also has a hazard slot (Michael's hazard pointers, protected
+// by the gate instead of by a fence of their own): a reader may mark one
+// object it found there before it leaves, to keep it alive after the
+// section; a writer that has unlinked an object and waited for the readers
+// looks at every slot (hazards()) before it frees it. The set marks the
+// peer of a call there.
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
+#include <circuit/detail/small_mutex.hpp>
 #include <circuit/detail/thread_lane.hpp>
 
 #if defined(__linux__) && __has_include(<linux/membarrier.h>)
@@ -109,6 +118,33 @@ class compact_reader_gate {
   std::array<std::atomic<std::uint64_t>, 2> readers_{};
 };
 
+// reader_gate's state, one for the process.
+// Entries and exits per version, counted apart: a thread's leave and its
+// next enter are then not read-modify-writes of one word in a row.
+// Beside them the lane's hazard: what its thread marked as in use from
+// inside a section (reader_gate::section::hazard), in the line that the
+// section writes anyway.
+struct alignas(cache_line) reader_lane_counters {
+  std::atomic<std::uint64_t> entered[2]{};
+  std::atomic<std::uint64_t> left[2]{};
+  std::atomic<const void*> hazard{nullptr};
+};
+// Constant-initialized, so that reader_gate::enter() reads it without a
+// guard or a pointer to follow; the lanes are allocated at the first slow
+// entry or wait, and never freed (threads may read after static
+// destruction).
+struct reader_domain_state {
+  std::atomic<std::uint32_t> version{0};
+  std::atomic<reader_lane_counters*> lanes{nullptr};  // once allocated (reader_gate::set_up())
+  // `lanes`, where the asymmetric fence is available: readers enter them
+  // with plain stores. Null otherwise (read-modify-writes).
+  std::atomic<reader_lane_counters*> plain_lanes{nullptr};
+  reader_lane_counters shared;  // threads without a lane
+  small_mutex writers;
+};
+static_assert(std::is_trivially_destructible_v<reader_domain_state>);
+inline constinit reader_domain_state reader_domain{};
+
 /// The readers of every set in the process, by thread lane: one pair of
 /// counters (a cache line) per lane, so readers of different threads share
 /// no written line, and (with the asymmetric fence) enter with a plain
@@ -122,21 +158,26 @@ class reader_gate {
   struct section {
     std::atomic<std::uint64_t>* counter;
     bool shared;  // threads without a lane share it: read-modify-writes
+    /// This thread's hazard slot (nullptr for a thread without a lane): a
+    /// pointer stored here (relaxed) before leave() and cleared (release)
+    /// later by the same thread is seen by every writer's hazards() after
+    /// its wait_for_readers(): the writer keeps what it points to alive.
+    std::atomic<const void*>* hazard;
   };
 
   /// Enters a read section. Wait-free.
   [[nodiscard, gnu::always_inline]] section enter() const noexcept {
-    auto& d = domain();
     // Acquire: a reader that sees a flipped version sees what the writer
     // published before flipping it.
-    const auto v = d.version.load(std::memory_order_acquire);
+    const auto v = reader_domain.version.load(std::memory_order_acquire);
+    auto* const lanes = reader_domain.plain_lanes.load(std::memory_order_acquire);
     const auto lane = this_lane;
-    if (lane < overflow_lane && d.asymmetric) [[likely]] {
-      auto& c = d.lanes[lane];
+    if (lane < overflow_lane && lanes != nullptr) [[likely]] {
+      auto& c = lanes[lane];
       c.entered[v].store(c.entered[v].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       // The store-load order comes from the writer's heavy_fence().
       std::atomic_signal_fence(std::memory_order_seq_cst);
-      return {&c.left[v], false};
+      return {&c.left[v], false, &c.hazard};
     }
     return enter_with_rmw(v);
   }
@@ -155,55 +196,61 @@ class reader_gate {
   /// has left. Writers call it after publishing with seq_cst stores, never
   /// from inside a read section; they take turns.
   void wait_for_readers() const noexcept {
-    auto& d = domain();
-    std::lock_guard turn(d.writers);
-    if (d.asymmetric) heavy_fence();
-    const auto old_version = d.version.load(std::memory_order_seq_cst);
-    drain(d, old_version ^ 1u);
-    d.version.store(old_version ^ 1u, std::memory_order_seq_cst);
-    drain(d, old_version);
+    auto* const lanes = set_up();
+    std::lock_guard turn(reader_domain.writers);
+    if (asymmetric_fence_available()) heavy_fence();  // readers may be in plain_lanes
+    const auto old_version = reader_domain.version.load(std::memory_order_seq_cst);
+    drain(lanes, old_version ^ 1u);
+    reader_domain.version.store(old_version ^ 1u, std::memory_order_seq_cst);
+    drain(lanes, old_version);
+  }
+
+  /// Calls `visit(p)` for each pointer held in a hazard slot now (acquire:
+  /// what its thread did before clearing an earlier one is visible).
+  template <class Visit>
+  static void hazards(Visit&& visit) {
+    const auto* lanes = reader_domain.lanes.load(std::memory_order_acquire);
+    if (lanes == nullptr) return;
+    for (std::size_t i = 0; i < max_lanes(); ++i) {
+      if (const void* p = lanes[i].hazard.load(std::memory_order_acquire)) visit(p);
+    }
   }
 
  private:
-  // Entries and exits per version, counted apart: a thread's leave and its
-  // next enter are then not read-modify-writes of one word in a row.
-  struct alignas(cache_line) lane_counters {
-    std::atomic<std::uint64_t> entered[2]{};
-    std::atomic<std::uint64_t> left[2]{};
-  };
-  struct domain_state {
-    const bool asymmetric = asymmetric_fence_available();
-    std::atomic<std::uint32_t> version{0};
-    lane_counters* const lanes = new lane_counters[max_lanes()];
-    lane_counters shared;  // threads without a lane
-    std::mutex writers;
-  };
-
-  // Never destroyed: threads may read after static destruction.
-  [[nodiscard, gnu::always_inline]] static domain_state& domain() noexcept {
-    static auto* const d = new domain_state;
-    return *d;
+  // The lanes, allocated once.
+  static reader_lane_counters* set_up() noexcept {
+    if (auto* lanes = reader_domain.lanes.load(std::memory_order_acquire)) [[likely]] return lanes;
+    return allocate();
+  }
+  [[gnu::noinline]] static reader_lane_counters* allocate() noexcept {
+    static reader_lane_counters* const made = [] {
+      auto* lanes = new reader_lane_counters[max_lanes()];  // out of memory here terminates (noexcept)
+      reader_domain.lanes.store(lanes, std::memory_order_release);
+      if (asymmetric_fence_available()) reader_domain.plain_lanes.store(lanes, std::memory_order_release);
+      return lanes;
+    }();
+    return made;
   }
 
   // A thread without a lane yet, or none to get, or no asymmetric fence:
   // a seq_cst read-modify-write.
   [[gnu::noinline]] static section enter_with_rmw(std::uint32_t v) noexcept {
-    auto& d = domain();
+    auto* const lanes = set_up();
     const auto lane = thread_lane();
     const bool shared = lane >= max_lanes();
-    auto& c = shared ? d.shared : d.lanes[lane];
+    auto& c = shared ? reader_domain.shared : lanes[lane];
     c.entered[v].fetch_add(1, std::memory_order_seq_cst);
-    return {&c.left[v], shared};
+    return {&c.left[v], shared, shared ? nullptr : &c.hazard};
   }
 
-  static void drain(const domain_state& d, std::uint32_t v) noexcept {
+  static void drain(const reader_lane_counters* lanes, std::uint32_t v) noexcept {
     // Exits first: a reader entering meanwhile only makes the difference
     // larger, never hides one that is inside.
     for (;;) {
-      std::uint64_t left = d.shared.left[v].load(std::memory_order_seq_cst);
-      for (std::size_t i = 0; i < max_lanes(); ++i) left += d.lanes[i].left[v].load(std::memory_order_seq_cst);
-      std::uint64_t entered = d.shared.entered[v].load(std::memory_order_seq_cst);
-      for (std::size_t i = 0; i < max_lanes(); ++i) entered += d.lanes[i].entered[v].load(std::memory_order_seq_cst);
+      std::uint64_t left = reader_domain.shared.left[v].load(std::memory_order_seq_cst);
+      for (std::size_t i = 0; i < max_lanes(); ++i) left += lanes[i].left[v].load(std::memory_order_seq_cst);
+      std::uint64_t entered = reader_domain.shared.entered[v].load(std::memory_order_seq_cst);
+      for (std::size_t i = 0; i < max_lanes(); ++i) entered += lanes[i].entered[v].load(std::memory_order_seq_cst);
       if (entered == left) return;
       std::this_thread::yield();
     }
