@@ -6,6 +6,7 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -176,4 +177,20 @@ TEST_CASE("a result whose move throws after the call settled is not settled twic
   const auto m = b.metrics();
   CHECK(m.total.successes + m.total.failures == 1);
   CHECK(m.total.successes == 1);
+}
+
+TEST_CASE("call_result::refusal takes any duration, an optional one, or none", "[try_call]") {
+  using result = circuit::call_result<int>;
+  const auto in_ns = result::refusal("a", state::open, std::chrono::nanoseconds(7), nullptr);
+  const auto in_ms = result::refusal("b", state::open, 5ms, nullptr);
+  const auto in_s = result::refusal("c", state::half_open, std::chrono::seconds{1}, nullptr);
+  const auto none = result::refusal("d", state::isolated, {}, nullptr);
+  const auto optional = result::refusal("e", state::open, std::optional<std::chrono::nanoseconds>(3ns), nullptr);
+  CHECK(in_ns.retry_after() == std::optional<std::chrono::nanoseconds>(7ns));
+  CHECK(in_ms.retry_after() == std::optional<std::chrono::nanoseconds>(5ms));
+  CHECK(in_s.retry_after() == std::optional<std::chrono::nanoseconds>(1s));
+  CHECK_FALSE(none.retry_after().has_value());
+  CHECK(optional.retry_after() == std::optional<std::chrono::nanoseconds>(3ns));
+  CHECK(in_s.refused_in() == state::half_open);
+  CHECK(none.refused());
 }

@@ -344,7 +344,7 @@ TEST_CASE("open_circuit_error::last_failure is the exception that opened the cir
   }
 }
 
-TEST_CASE("trip() on an open circuit drops last_failure; refusals between read it without the breaker's lock",
+TEST_CASE("an open try_call refusal carries the failure, the time left and a long name, and trip() drops the failure",
           "[last_failure]") {
   circuit::manual_clock clock;
   breaker b({.threshold = 1}, {.name = "a-name-longer-than-fifteen-bytes", .open_for = circuit::fixed{10s}}, clock);

@@ -45,7 +45,6 @@ TEST_CASE("string ids hash apart: every length, every byte, a hundred thousand a
   const auto words = [](std::string_view id) { return circuit::detail::short_id_words_of(id); };
   for (std::size_t n = 0; n <= 40; ++n) {
     const std::string id(n, 'a');
-    CHECK(words(id) == words(std::string(n, 'a')));
     CHECK(hash(id) != hash(std::string(n + 1, 'a')));
     for (std::size_t i = 0; i < n; ++i) {
       std::string other = id;

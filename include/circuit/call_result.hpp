@@ -3,6 +3,7 @@
 // an exception for a refusal.
 
 #include <chrono>
+#include <concepts>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -91,10 +92,13 @@ class [[nodiscard]] call_result {
     r.last_failure_ = std::move(last_failure);
     return r;
   }
-  /// As above, with a time until a probe is admitted.
+  /// As above, with a time until a probe is admitted (exactly
+  /// `std::chrono::nanoseconds`: other durations take the overload above).
   // Stores the time itself: an optional built on the stack and copied in
   // stalls the store-to-load forwarding (+10 ns of an open refusal).
-  static call_result refusal(std::string_view name, state in, std::chrono::nanoseconds retry_after,
+  template <class Nanoseconds>
+    requires std::same_as<Nanoseconds, std::chrono::nanoseconds>
+  static call_result refusal(std::string_view name, state in, Nanoseconds retry_after,
                              std::exception_ptr last_failure) {
     call_result r = refusal(name, in, std::nullopt, std::move(last_failure));
     r.retry_after_.emplace(retry_after);

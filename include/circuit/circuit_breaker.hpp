@@ -269,7 +269,7 @@ class circuit_breaker {
   [[nodiscard, gnu::always_inline]] guard_type try_guard() noexcept {
     const auto w = word_.load(std::memory_order_acquire);
     if (detail::plain_closed(w)) [[likely]] return guard_type(*this, {w});
-    if (refused_while_open(w) != std::chrono::nanoseconds::zero()) return {};
+    if (refused_while_open(w, nullptr) != std::chrono::nanoseconds::zero()) return {};
     return admit_other_states(w, nullptr);
   }
 
@@ -289,8 +289,9 @@ class circuit_breaker {
     if (detail::plain_closed(w)) [[likely]] return run_to_result<R>(detail::ticket{w}, fn, std::forward<Args>(args)...);
     // Built in place: a refusal struct copied into it costs a stalled
     // store-to-load forwarding of its optional.
-    if (const auto left = refused_while_open(w); left != std::chrono::nanoseconds::zero()) {
-      return call_result<R>::refusal(name_, state::open, left, open_failure());
+    std::exception_ptr failure;
+    if (const auto left = refused_while_open(w, &failure); left != std::chrono::nanoseconds::zero()) {
+      return call_result<R>::refusal(name_, state::open, left, std::move(failure));
     }
     return try_call_other_states<R>(w, fn, std::forward<Args>(args)...);
   }
@@ -766,13 +767,17 @@ class circuit_breaker {
   // try_call(), so that many call sites do not each pay a call for it.
   // Returns the time until a probe is due (> 0), or zero and counts nothing
   // when the call is not refused so. The deadline read after the acquired
-  // word is that spell's or a later one (I2).
-  [[nodiscard, gnu::always_inline]] std::chrono::nanoseconds refused_while_open(detail::word_t w) noexcept {
+  // word is that spell's or a later one (I2). `failure`, unless null,
+  // gets the failure behind the circuit's opening, copied before the
+  // rejection is announced (as refuse() does: a listener may steer).
+  [[nodiscard, gnu::always_inline]] std::chrono::nanoseconds refused_while_open(detail::word_t w,
+                                                                              std::exception_ptr* failure) noexcept {
     if (detail::state_of(w) != state::open) return {};
     const auto now = now_ns();
     const auto until = open_until_.load(std::memory_order_relaxed);
     if (now >= until) return {};
     tallies_.add(rejected);
+    if (failure != nullptr) *failure = open_failure();
     if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
     return time_left(until, now);
   }
@@ -1188,8 +1193,9 @@ class circuit_breaker {
       }
       case state::closed:  // reset() or enough probe successes
         backoff_.restart();
-        // open_error stays: a refusal that raced this change still reports
-        // the failure it was refused for (the next change to open replaces it).
+        // Not kept while closed (it may hold what the exception owns); a
+        // refusal that raced this change may find none.
+        cold.set_open_error(nullptr);
         break;
       case state::isolated:  // isolate()
       case state::disabled:  // disable()

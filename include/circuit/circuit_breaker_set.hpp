@@ -313,6 +313,7 @@ class circuit_breaker_set {
     std::unique_lock lock(writer_);
     node* n = find_locked(key, h);
     if (n == nullptr) return false;
+    zombies_.reserve(zombies_.size() + 1);  // nothing to allocate once it is unlinked
     unlink_locked(n);
     gate_.wait_for_readers();
     retire_locked(n);
@@ -564,16 +565,33 @@ class circuit_breaker_set {
     link_id id;
   };
 
+  // A lookup by a string id of a string-keyed set compares the links'
+  // lengths and words; a lookup by another type that the transparent Hash
+  // and Key's == take compares the hash's low 56 bits, then the node's key.
+  template <class K>
+  static constexpr bool compares_words = detail::string_like<Key> && detail::string_like<K>;
+  static constexpr auto tag_hash_bits = ~std::uint64_t{0} >> 8;
+
   // `key` (hashing to `h`), as its link says it.
   template <class K>
   [[gnu::always_inline]] static link_id id_of(const K& key, std::size_t h) noexcept {
-    if constexpr (detail::string_like<Key>) {
+    if constexpr (compares_words<K>) {
       const std::string_view id(key);
-      constexpr auto low = ~std::uint64_t{0} >> 8;
       const std::uint64_t length = std::min<std::size_t>(id.size(), 255);
-      return {(static_cast<std::uint64_t>(h) & low) | (length << 56), detail::short_id_words_of(id)};
+      return {(static_cast<std::uint64_t>(h) & tag_hash_bits) | (length << 56), detail::short_id_words_of(id)};
     } else {
       return {static_cast<std::uint64_t>(h), {}};
+    }
+  }
+
+  // The tags agree: in full, or in the hash's bits where a string-keyed
+  // set is looked up by another type (which has no length to compare).
+  template <class K>
+  [[gnu::always_inline]] static bool same_tag(std::uint64_t stored, std::uint64_t wanted) noexcept {
+    if constexpr (detail::string_like<Key> && !compares_words<K>) {
+      return ((stored ^ wanted) & tag_hash_bits) == 0;
+    } else {
+      return stored == wanted;
     }
   }
 
@@ -624,7 +642,7 @@ class circuit_breaker_set {
   template <class K>
   [[gnu::always_inline]] static node* in_chain(const link* l, const K& key, const link_id& id) {
     for (; l != nullptr; l = l->next) {
-      if (l->id.tag == id.tag && same_key(*l, key, id)) return l->n;
+      if (same_tag<K>(l->id.tag, id.tag) && same_key(*l, key, id)) return l->n;
     }
     return nullptr;
   }
@@ -633,7 +651,7 @@ class circuit_breaker_set {
   // the link's words (its length is in the tag); another key by its node.
   template <class K>
   [[gnu::always_inline]] static bool same_key(const link& at, const K& key, const link_id& id) {
-    if constexpr (detail::string_like<Key>) {
+    if constexpr (compares_words<K>) {
       const std::string_view wanted(key);
       if (wanted.size() <= detail::short_id_max) [[likely]] return at.id.words == id.words;
       return std::string_view(at.n->key) == wanted;
@@ -673,7 +691,10 @@ class circuit_breaker_set {
       // it to writers); counted otherwise.
       if (section.hazard != nullptr && section.hazard->load(std::memory_order_relaxed) == nullptr) [[likely]] {
         hazard = section.hazard;
-        hazard->store(found, std::memory_order_relaxed);
+        // Release: a writer that reads this value also sees what this
+        // thread did before (an earlier peer's last use, a guard's count);
+        // a plain store on x86.
+        hazard->store(found, std::memory_order_release);
       } else {
         detail::breaker_access::pin(found->breaker);
       }
@@ -860,7 +881,8 @@ class circuit_breaker_set {
 
   // After wait_for_readers(): frees the unlinked links, and the node once no
   // caller is inside it.
-  void retire_locked(node* n) {
+  // (zombies_ has room for `n`: erase() reserved it.)
+  void retire_locked(node* n) noexcept {
     free_retired_links_locked();
     zombies_.push_back(n);
     reap_locked();
@@ -886,27 +908,38 @@ class circuit_breaker_set {
     if (watcher_ == w) watcher_ = nullptr;
   }
 
-  void reap_locked() {
-    if (zombies_.empty()) return;
-    const auto held = hazards_now();
+  void reap_locked() noexcept {
     std::erase_if(zombies_, [&](node* z) {
-      if (pinned(z, held)) return false;
+      if (pinned(z)) return false;
       destroy_locked(z);
       return true;
     });
   }
 
-  // The peers in some thread's hazard slot now. Read before the counts
-  // that pinned() reads after it (see pin::forget_thread()); for a peer
-  // that no reader can find any more (unlinked, then wait_for_readers()),
-  // what it says stays true: nobody can mark the peer again.
-  static std::vector<const void*> hazards_now() {
-    std::vector<const void*> held;
+  // The peers in some thread's hazard slot now, into `held` (reserved for
+  // every lane before anything is unlinked: no allocation here). Read
+  // before the counts that pinned() reads after it (see
+  // pin::forget_thread()); for a peer that no reader can find any more
+  // (unlinked, then wait_for_readers()), what it says stays true: nobody
+  // can mark the peer again.
+  static void hazards_now(std::vector<const void*>& held) noexcept {
+    held.clear();
     detail::reader_gate::hazards([&](const void* p) { held.push_back(p); });
+  }
+  static std::vector<const void*> reserved_for_hazards() {
+    std::vector<const void*> held;
+    held.reserve(detail::max_lanes());
     return held;
   }
 
-  // A caller is inside `n`: its hazard slot holds it, or it is counted.
+  // A caller is inside `n`: a hazard slot holds it, or it is counted.
+  static bool pinned(const node* n) noexcept {
+    bool held = false;
+    detail::reader_gate::hazards([&](const void* p) { held = held || p == n; });
+    return held || detail::breaker_access::pins(n->breaker) != 0;
+  }
+
+  // As above, with the slots read once into `held` (hazards_now()).
   static bool pinned(const node* n, const std::vector<const void*>& held) noexcept {
     return std::find(held.begin(), held.end(), static_cast<const void*>(n)) != held.end() ||
            detail::breaker_access::pins(n->breaker) != 0;
@@ -928,7 +961,8 @@ class circuit_breaker_set {
     reap_locked();
     const auto now = now_ns();
     std::vector<node*> idle;
-    const auto held_before = hazards_now();  // a first choice: checked again once unlinked
+    auto held = reserved_for_hazards();
+    hazards_now(held);  // for a first choice, checked again once unlinked
     walk_table(*table_.load(std::memory_order_relaxed), std::memory_order_relaxed, [&](const link* l) {
       node* n = l->n;
       const auto m = detail::breaker_access::metrics_without_lazy_changes(n->breaker);
@@ -939,7 +973,7 @@ class circuit_breaker_set {
       }
       const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
                                 (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
-      if (quiet_enough && evictable(n, m, held_before)) idle.push_back(n);
+      if (quiet_enough && evictable(n, m, held)) idle.push_back(n);
     });
     std::sort(idle.begin(), idle.end(), [](const node* a, const node* b) { return a->quiet_since < b->quiet_since; });
     if (idle.size() > limit) idle.resize(limit);
@@ -950,7 +984,7 @@ class circuit_breaker_set {
     // A reader may have pinned a peer, or a call through it tripped it,
     // between the check and the unlink.
     std::size_t evicted = 0;
-    const auto held = hazards_now();
+    hazards_now(held);
     for (node* n : idle) {
       if (evictable(n, detail::breaker_access::metrics_without_lazy_changes(n->breaker), held)) {
         destroy_locked(n);

@@ -159,7 +159,7 @@ class reader_gate {
     std::atomic<std::uint64_t>* counter;
     bool shared;  // threads without a lane share it: read-modify-writes
     /// This thread's hazard slot (nullptr for a thread without a lane): a
-    /// pointer stored here (relaxed) before leave() and cleared (release)
+    /// pointer stored here (release) before leave() and cleared (release)
     /// later by the same thread is seen by every writer's hazards() after
     /// its wait_for_readers(): the writer keeps what it points to alive.
     std::atomic<const void*>* hazard;
@@ -205,8 +205,9 @@ class reader_gate {
     drain(lanes, old_version);
   }
 
-  /// Calls `visit(p)` for each pointer held in a hazard slot now (acquire:
-  /// what its thread did before clearing an earlier one is visible).
+  /// Calls `visit(p)` for each pointer held in a hazard slot now (acquire,
+  /// paired with the release stores that set and clear a slot: what its
+  /// thread did before either is visible).
   template <class Visit>
   static void hazards(Visit&& visit) {
     const auto* lanes = reader_domain.lanes.load(std::memory_order_acquire);
