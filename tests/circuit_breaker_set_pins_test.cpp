@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <initializer_list>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,17 @@ std::size_t hazards_held() {
   return n;
 }
 
+// A set whose `ids` were each called once, an hour ago: idle enough for
+// evict_idle(0ns) to take any of them that is not in use.
+struct quiet_peers {
+  explicit quiet_peers(std::initializer_list<const char*> ids) {
+    for (const char* id : ids) peers.call(id, [] {});
+    clock.advance(1h);
+  }
+  circuit::manual_clock clock;
+  peer_set peers{{}, {}, clock};
+};
+
 // Every id hashes alike: lookups are decided by the links' tags and words
 // (and for long ids by the nodes' keys) alone.
 struct colliding_hash {
@@ -66,11 +78,8 @@ TEST_CASE("a call through the set holds its peer in the thread's hazard slot, an
 }
 
 TEST_CASE("a peer whose call is in progress is neither evicted nor freed by erase()", "[set_pins]") {
-  circuit::manual_clock clock;
-  peer_set peers({}, {}, clock);
-  peers.call("busy", [] {});
-  peers.call("idle", [] {});
-  clock.advance(1h);
+  quiet_peers quiet{"busy", "idle"};
+  auto& peers = quiet.peers;
 
   SECTION("eviction skips it") {
     peers.call("busy", [&] {
@@ -95,12 +104,9 @@ TEST_CASE("a peer whose call is in progress is neither evicted nor freed by eras
 }
 
 TEST_CASE("a call inside a call pins both peers: the inner one counted, the slot being taken", "[set_pins]") {
-  circuit::manual_clock clock;
-  peer_set peers({}, {}, clock);
-  peers.call("outer", [] {});
-  peers.call("inner", [] {});
-  peers.call("idle", [] {});
-  clock.advance(1h);
+  quiet_peers quiet{"outer", "inner", "idle"};
+  auto& clock = quiet.clock;
+  auto& peers = quiet.peers;
   peers.call("outer", [&] {
     peers.call("inner", [&] {
       CHECK(hazards_held() == 1);          // the outer call's
@@ -118,11 +124,9 @@ TEST_CASE("a call inside a call pins both peers: the inner one counted, the slot
 }
 
 TEST_CASE("a guard holds a counted pin, not the slot, and unpins on the thread it moved to", "[set_pins]") {
-  circuit::manual_clock clock;
-  peer_set peers({}, {}, clock);
-  peers.call("held", [] {});
-  peers.call("other", [] {});
-  clock.advance(1h);
+  quiet_peers quiet{"held", "other"};
+  auto& clock = quiet.clock;
+  auto& peers = quiet.peers;
 
   auto g = peers.try_guard("held");
   REQUIRE(g);

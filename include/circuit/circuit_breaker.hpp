@@ -768,18 +768,25 @@ class circuit_breaker {
   // Returns the time until a probe is due (> 0), or zero and counts nothing
   // when the call is not refused so. The deadline read after the acquired
   // word is that spell's or a later one (I2). `failure`, unless null,
-  // gets the failure behind the circuit's opening, copied before the
-  // rejection is announced (as refuse() does: a listener may steer).
+  // gets the failure behind the circuit's opening (reject()).
   [[nodiscard, gnu::always_inline]] std::chrono::nanoseconds refused_while_open(detail::word_t w,
                                                                               std::exception_ptr* failure) noexcept {
     if (detail::state_of(w) != state::open) return {};
     const auto now = now_ns();
     const auto until = open_until_.load(std::memory_order_relaxed);
     if (now >= until) return {};
+    reject(w, now, failure);
+    return time_left(until, now);
+  }
+
+  // Every refusal: counted; the failure behind the circuit's opening copied
+  // into `failure` unless null; then announced (after the copy: a
+  // rejection listener may steer the breaker).
+  [[gnu::always_inline]] void reject(detail::word_t w, std::optional<std::int64_t> now,
+                                     std::exception_ptr* failure) noexcept {
     tallies_.add(rejected);
     if (failure != nullptr) *failure = open_failure();
     if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
-    return time_left(until, now);
   }
 
   // From `now` to `until` (later), as a retry_after.
@@ -791,13 +798,9 @@ class circuit_breaker {
 
   guard_type refuse(detail::word_t w, std::optional<std::chrono::nanoseconds> retry_after, refusal* why,
                     std::optional<std::int64_t> now) noexcept {
-    tallies_.add(rejected);
     const auto s = detail::state_of(w);
-    if (why != nullptr) {
-      *why = {s, retry_after, nullptr};
-      if (s != state::isolated) why->last_failure = open_failure();
-    }
-    if (hears(event_kind::rejected)) [[unlikely]] announce_rejection(w, now);
+    if (why != nullptr) *why = {s, retry_after, nullptr};
+    reject(w, now, why != nullptr && s != state::isolated ? &why->last_failure : nullptr);
     return {};
   }
 

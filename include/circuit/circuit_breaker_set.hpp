@@ -94,7 +94,7 @@ class circuit_breaker_set {
   // - in this thread's hazard slot (detail/reader_gate.hpp): a lookup that
   //   finds its peer marks it there from inside its read section, a store
   //   to a line the section wrote anyway, and clears it after; writers look
-  //   at every slot before they free a peer (pinned());
+  //   at every slot before they free a peer (pinned_locked());
   // - counted in the breaker's tally cells (breaker_access::pin), where the
   //   slot is taken (a call inside a call), the thread has no lane, the
   //   peer is new, or the pin may go to another thread (a guard).
@@ -192,6 +192,7 @@ class circuit_breaker_set {
                                error_predicate_type predicate = {})
       : clock_(std::move(clock)), predicate_(std::move(predicate)),
         config_(detail::breaker_access::config_for<Breaker>(std::move(counter), std::move(defaults), clock_)) {
+    hazards_.reserve(detail::max_lanes());
     publish_locked(new table(initial_buckets));
   }
 
@@ -792,8 +793,7 @@ class circuit_breaker_set {
   template <class K>
   node* find_locked(const K& key, std::size_t h) const noexcept {
     const auto* t = table_.load(std::memory_order_relaxed);
-    const auto id = id_of(key, h);
-    return in_chain(t->buckets[id.tag & t->mask].load(std::memory_order_relaxed), key, id);
+    return in_chain(t->buckets[h & t->mask].load(std::memory_order_relaxed), key, id_of(key, h));
   }
 
   // `n`'s key as its link says it (hashed again: writers only).
@@ -909,49 +909,39 @@ class circuit_breaker_set {
   }
 
   void reap_locked() noexcept {
+    if (zombies_.empty()) return;
+    read_hazards_locked();
     std::erase_if(zombies_, [&](node* z) {
-      if (pinned(z)) return false;
+      if (pinned_locked(z)) return false;
       destroy_locked(z);
       return true;
     });
   }
 
-  // The peers in some thread's hazard slot now, into `held` (reserved for
-  // every lane before anything is unlinked: no allocation here). Read
-  // before the counts that pinned() reads after it (see
-  // pin::forget_thread()); for a peer that no reader can find any more
-  // (unlinked, then wait_for_readers()), what it says stays true: nobody
-  // can mark the peer again.
-  static void hazards_now(std::vector<const void*>& held) noexcept {
-    held.clear();
-    detail::reader_gate::hazards([&](const void* p) { held.push_back(p); });
-  }
-  static std::vector<const void*> reserved_for_hazards() {
-    std::vector<const void*> held;
-    held.reserve(detail::max_lanes());
-    return held;
+  // Reads every thread's hazard slot into hazards_, for pinned_locked():
+  // before the counts that it reads (see pin::forget_thread()). For a peer
+  // that no reader can find any more (unlinked, then wait_for_readers()),
+  // what it says stays true: nobody can mark the peer again. No allocation
+  // (reserved for every lane).
+  void read_hazards_locked() noexcept {
+    hazards_.clear();
+    detail::reader_gate::hazards([&](const void* p) { hazards_.push_back(p); });
   }
 
-  // A caller is inside `n`: a hazard slot holds it, or it is counted.
-  static bool pinned(const node* n) noexcept {
-    bool held = false;
-    detail::reader_gate::hazards([&](const void* p) { held = held || p == n; });
-    return held || detail::breaker_access::pins(n->breaker) != 0;
-  }
-
-  // As above, with the slots read once into `held` (hazards_now()).
-  static bool pinned(const node* n, const std::vector<const void*>& held) noexcept {
-    return std::find(held.begin(), held.end(), static_cast<const void*>(n)) != held.end() ||
+  // A caller is inside `n`: a hazard slot held it at read_hazards_locked(),
+  // or it is counted.
+  bool pinned_locked(const node* n) const noexcept {
+    return std::find(hazards_.begin(), hazards_.end(), static_cast<const void*>(n)) != hazards_.end() ||
            detail::breaker_access::pins(n->breaker) != 0;
   }
 
   // True when `n` may go: closed, no failure in its counter's window (that
   // would let a flapping peer escape tripping), not handed out by get(),
-  // and no caller inside (`held`: hazards_now()).
+  // and no caller inside.
   template <class Snapshot>
-  static bool evictable(node* n, const Snapshot& m, const std::vector<const void*>& held) {
+  bool evictable_locked(node* n, const Snapshot& m) const noexcept {
     return m.state == circuit::state::closed && m.window.failures == 0 && !n->handed_out.load(std::memory_order_relaxed) &&
-           !pinned(n, held);
+           !pinned_locked(n);
   }
 
   // Evicts up to `limit` evictable peers quiet for at least `idle_for`,
@@ -961,8 +951,7 @@ class circuit_breaker_set {
     reap_locked();
     const auto now = now_ns();
     std::vector<node*> idle;
-    auto held = reserved_for_hazards();
-    hazards_now(held);  // for a first choice, checked again once unlinked
+    read_hazards_locked();  // for a first choice, checked again once unlinked
     walk_table(*table_.load(std::memory_order_relaxed), std::memory_order_relaxed, [&](const link* l) {
       node* n = l->n;
       const auto m = detail::breaker_access::metrics_without_lazy_changes(n->breaker);
@@ -973,7 +962,7 @@ class circuit_breaker_set {
       }
       const bool quiet_enough = idle_for == std::chrono::nanoseconds::min() ||
                                 (now >= n->quiet_since && now - n->quiet_since >= idle_for.count());
-      if (quiet_enough && evictable(n, m, held)) idle.push_back(n);
+      if (quiet_enough && evictable_locked(n, m)) idle.push_back(n);
     });
     std::sort(idle.begin(), idle.end(), [](const node* a, const node* b) { return a->quiet_since < b->quiet_since; });
     if (idle.size() > limit) idle.resize(limit);
@@ -984,9 +973,9 @@ class circuit_breaker_set {
     // A reader may have pinned a peer, or a call through it tripped it,
     // between the check and the unlink.
     std::size_t evicted = 0;
-    hazards_now(held);
+    read_hazards_locked();
     for (node* n : idle) {
-      if (evictable(n, detail::breaker_access::metrics_without_lazy_changes(n->breaker), held)) {
+      if (evictable_locked(n, detail::breaker_access::metrics_without_lazy_changes(n->breaker))) {
         destroy_locked(n);
         ++evicted;
       } else {
@@ -1015,6 +1004,7 @@ class circuit_breaker_set {
   std::atomic<std::uint64_t> capacity_refusals_{0};  // written under writer_, read without it
   std::vector<const link*> retired_links_;
   std::vector<node*> zombies_;  // erased while pinned
+  std::vector<const void*> hazards_;  // read_hazards_locked(), under writer_
   detail::peer_watcher<Breaker>* watcher_ = nullptr;  // under writer_
 
   std::shared_ptr<detail::listener_list> events_ = std::make_shared<detail::listener_list>();
