@@ -398,7 +398,17 @@ class failure_rate_window::recorder {
     const auto count = std::min<std::uint64_t>(gap - 1, slots_ - 1);
     const std::size_t at = slot_index(k);
     for (std::size_t i = 1; i <= count; ++i) {
-      word(w, header_words + (at + slots_ - i) % slots_).store(0, std::memory_order_relaxed);
+      auto& slot = word(w, header_words + (at + slots_ - i) % slots_);
+      if (w != shared_lane()) {  // one writer
+        slot.store(0, std::memory_order_relaxed);
+        continue;
+      }
+      // Shared: a writer that moved `newest` past k meanwhile may already
+      // count the slice that shares this slot, k - i + slots_; keep that.
+      const auto newer = tag_of(k - static_cast<std::int64_t>(i) + static_cast<std::int64_t>(slots_));
+      auto v = slot.load(std::memory_order_relaxed);
+      while ((v & ~count_mask) != newer && !slot.compare_exchange_weak(v, 0, std::memory_order_relaxed)) {
+      }
     }
   }
 
